@@ -1,0 +1,25 @@
+"""kws: grow small, accurate keyword spotters by splitting steepest descent and put them on microcontrollers.
+
+Module map (one noun per module) and the dependency rule: imports point DOWN this list only, never up.
+
+    errors       one-line user errors (KwsError) raised by every layer, printed by the CLI
+    frontend     FrontendConfig and the MFCC frontend (numpy reference + batched torch); the tables the C
+                 frontend and the exporter reuse. The single source of truth for features.
+    audio        reading wav files robustly (resample, downmix, pad/crop, reasons for unusable files)
+    data         Speech Commands layout: splits, 12-class task, test-set loader, augmentation, feature cache
+    download     fetching and safely extracting the official archives
+    synth        an offline Speech-Commands-layout dataset spoken by espeak-ng
+    models       ArchSpec (serializable DS-CNN description), presets, create()
+    cost         parameters, MACs and activation bytes computed from an ArchSpec alone
+    checkpoint   run directories: atomic writes, weights + JSON configs, loading a run back
+    train        train_one_epoch / evaluate / fit, the `kws train` job, DistributedDataParallel
+    splitting    the exact splitting matrices S = S_own + S_dw, eigen-decomposition, split()
+    selection    budget-aware greedy choice of units to split
+    grow         the growth loop (`kws grow`), its rounds, checkpoints and growth report data
+    export       Keras rebuild, int8/float TFLite, ONNX, TFLM arena, C arrays, targets, footprint report
+    stream       streaming frontend + posterior-smoothing recognizer over long recordings
+    report       the growth report (HTML + PNG)
+    cli          argparse front end (`kws <verb>`); imports everything above, nothing imports it
+"""
+
+__version__ = "0.1.0"

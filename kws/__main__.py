@@ -1,0 +1,5 @@
+import sys
+
+from kws.cli import main
+
+sys.exit(main())

@@ -1,0 +1,46 @@
+"""`kws <verb>`: the command-line front end.
+
+Each verb lives in its own module here with a `register(subparsers)` function; a handler parses its flags,
+builds a config, calls ONE library function and prints a summary (a table, or JSON with --json). Heavy
+libraries (TensorFlow, TFLM) are imported inside handlers so `kws --help` stays fast. Bad input raises
+KwsError anywhere below; main() prints it as one line on stderr and exits with its code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from kws import __version__
+from kws.errors import KwsError
+
+# Modules in kws/cli/ that register verbs, in --help order.
+VERB_MODULES = ("data", "model", "grow", "export", "stream", "report", "demo")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kws", description="Grow small keyword spotters and deploy them to Cortex-M.")
+    parser.add_argument("--version", action="version", version=f"kws {__version__}")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB")
+    for name in VERB_MODULES:
+        module = importlib.import_module(f"kws.cli.{name}")
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args.handler(args) or 0)
+    except KwsError as e:
+        print(f"kws {args.verb}: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print(f"kws {args.verb}: interrupted; progress so far is checkpointed (use --resume where offered)",
+              file=sys.stderr)
+        return 130
