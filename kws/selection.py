@@ -1,0 +1,288 @@
+"""Which units to split this round: a budget-aware greedy choice by predicted loss decrease per unit of cost.
+
+A split of unit j with splitting index lambda_j < 0 and step eps lowers the loss by gain = -(eps^2 / 2) lambda_j
+(Liu et al. 2019, docs/SPLITTING.md). Its cost is the exact marginal cost of one more channel in its layer,
+counted by kws.cost on the spec (own fan-in + BN, the copied depthwise filter + BN, one more input column of the
+next pointwise layer or classifier). That marginal cost grows as neighbouring layers widen, so it is recomputed
+after every pick. Units are taken greedily by gain / cost -- what the LP relaxation of Wang et al.'s energy-aware
+splitting (arXiv 1910.03103) reduces to -- until the round's growth cap or a HARD budget would be exceeded.
+
+Budgets count deployed parameters (BN folded), MACs and the peak int8 activation bytes (input + output of a layer).
+A layer whose next channel does not fit is closed for the round: widths only grow, so it would never fit again.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+
+from kws.cost import Cost, cost
+from kws.errors import KwsError
+from kws.models import ArchSpec
+
+COST_METRICS = ("params", "macs", "both")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Budget:
+    """Hard limits of the grown model; None: unlimited. params are deployed (BN folded) parameters."""
+
+    params: int | None = None
+    macs: int | None = None
+    ram_bytes: int | None = None  # peak int8 activation bytes, the TFLM arena head
+
+
+class Choice(NamedTuple):
+    """One split: the unit, its splitting index, predicted loss decrease, and the marginal cost it was charged."""
+
+    layer: str
+    unit: int
+    lam: float
+    gain: float
+    d_params: int  # deployed parameters (BN folded)
+    d_macs: int
+    d_params_trainable: int  # equals the increase of sum(p.numel()) of the torch module
+    peak_ram_bytes: int  # peak activation bytes of the spec after this split
+
+
+@dataclass(frozen=True, kw_only=True)
+class Selection:
+    """The round's decision. plan feeds kws.splitting.split(); predicted_dloss = (eps^2/2) * sum(lambda)."""
+
+    plan: dict[str, dict[int, torch.Tensor]]
+    predicted_dloss: float
+    chosen: tuple[Choice, ...]
+    new_spec: ArchSpec
+    stopped_reason: str
+
+    def to_dict(self) -> dict:
+        return dict(
+            predicted_dloss=self.predicted_dloss,
+            stopped_reason=self.stopped_reason,
+            new_widths=list(self.new_spec.unit_widths),
+            chosen=[c._asdict() for c in self.chosen],
+        )
+
+
+class _Ledger:
+    """Widths grown so far this round, what they cost, and which limit (if any) stops a layer."""
+
+    def __init__(
+        self,
+        spec: ArchSpec,
+        budget: Budget,
+        growth_cap: float,
+        cost_metric: str,
+        max_width: int | None,
+        num_classes: int,
+    ):
+        if cost_metric not in COST_METRICS:
+            raise KwsError(f"selection: cost metric {cost_metric!r} is not one of {COST_METRICS}")
+        if not growth_cap > 0:
+            raise KwsError(f"selection: growth cap must be > 0 (a fraction of the current cost), got {growth_cap}")
+        self.spec, self.budget, self.num_classes = spec, budget, num_classes
+        self.max_width, self.metric = max_width, cost_metric
+        self.start = self.now = cost(spec, num_classes)
+        self.widths = list(spec.unit_widths)
+        p0, m0 = self.start.params_deployed, self.start.macs
+        self.cap_params = growth_cap * p0 if cost_metric in ("params", "both") else math.inf
+        self.cap_macs = growth_cap * m0 if cost_metric in ("macs", "both") else math.inf
+
+    def over_budget(self) -> str | None:
+        return self._violation(self.now, check_caps=False)
+
+    def _violation(self, c: Cost, check_caps: bool = True) -> str | None:
+        b = self.budget
+        if b.params is not None and c.params_deployed > b.params:
+            return f"params budget {b.params:,}"
+        if b.macs is not None and c.macs > b.macs:
+            return f"MACs budget {b.macs:,}"
+        if b.ram_bytes is not None and c.peak_activation_bytes > b.ram_bytes:
+            return f"activation RAM budget {b.ram_bytes:,} B"
+        if check_caps and c.params_deployed - self.start.params_deployed > self.cap_params:
+            return f"growth cap {self.cap_params:,.0f} params this round"
+        if check_caps and c.macs - self.start.macs > self.cap_macs:
+            return f"growth cap {self.cap_macs:,.0f} MACs this round"
+        return None
+
+    def marginal(self, layer: int) -> tuple[Cost | None, str | None]:
+        """The cost after one more channel in `layer`, or the limit that forbids it."""
+        if self.max_width is not None and self.widths[layer] + 1 > self.max_width:
+            return None, f"max width {self.max_width}"
+        widths = list(self.widths)
+        widths[layer] += 1
+        c = cost(self.spec.with_unit_widths(widths), self.num_classes)
+        return c, self._violation(c)
+
+    def price(self, c: Cost) -> float:
+        """The denominator of the greedy ratio: marginal params, MACs, or both relative to the round's start."""
+        d_params, d_macs = c.params_deployed - self.now.params_deployed, c.macs - self.now.macs
+        if self.metric == "params":
+            return float(d_params)
+        if self.metric == "macs":
+            return float(max(d_macs, 1))
+        return d_params / self.start.params_deployed + d_macs / self.start.macs
+
+    def add(self, layer: int, c: Cost, unit: int, lam: float, gain: float) -> Choice:
+        choice = Choice(
+            layer=self.spec.unit_layer_names[layer],
+            unit=unit,
+            lam=lam,
+            gain=gain,
+            d_params=c.params_deployed - self.now.params_deployed,
+            d_macs=c.macs - self.now.macs,
+            d_params_trainable=c.params_trainable - self.now.params_trainable,
+            peak_ram_bytes=c.peak_activation_bytes,
+        )
+        self.widths[layer] += 1
+        self.now = c
+        return choice
+
+    @property
+    def new_spec(self) -> ArchSpec:
+        return self.spec.with_unit_widths(self.widths)
+
+
+def select_splits(
+    spec: ArchSpec,
+    eigs: dict[str, tuple[torch.Tensor, torch.Tensor]],
+    budget: Budget,
+    *,
+    eps: float,
+    tau: float = 0.0,
+    growth_cap: float = 0.4,
+    max_width: int | None = None,
+    cost_metric: str = "params",
+    num_classes: int = 12,
+) -> Selection:
+    """Greedy budget-aware choice among units with lambda_min < -tau, by gain / exact marginal cost.
+
+    eigs: {layer: (lambda_min (C,), v_min (C, D))} from kws.splitting.min_eigen. growth_cap: the most the round may
+    add, as a fraction of the current params (cost_metric params), MACs (macs) or both (both). The plan's
+    directions are unit-norm eigenvectors in each layer's current input space (split() maps them).
+    """
+    if not eps > 0:
+        raise KwsError(f"selection: eps must be > 0, got {eps}")
+    if tau < 0:
+        raise KwsError(f"selection: tau must be >= 0 (split only when lambda_min < -tau), got {tau}")
+    names = spec.unit_layer_names
+    missing = [n for n in names if n not in eigs]
+    if missing:
+        raise KwsError(f"selection: no eigenvalues for layers {missing}; run splitting_matrices on this model")
+    ledger = _Ledger(spec, budget, growth_cap, cost_metric, max_width, num_classes)
+    queues = []
+    for i, name in enumerate(names):
+        lam = eigs[name][0].detach().double().cpu()
+        if lam.numel() != spec.unit_widths[i]:
+            raise KwsError(f"selection: {name} has {lam.numel()} eigenvalues but width {spec.unit_widths[i]}")
+        order = torch.argsort(lam)
+        queues.append([(int(j), float(lam[j])) for j in order if lam[j] < -tau])
+    chosen, reason = _greedy(ledger, queues, eps)
+    if not any(queues) and not chosen:
+        reason = f"no unit has lambda_min < -tau ({-tau:g})"
+    return _selection(ledger, chosen, reason, eps, {n: eigs[n][1] for n in names})
+
+
+def _greedy(ledger: _Ledger, queues: list[list[tuple[int, float]]], eps: float) -> tuple[list[Choice], str]:
+    """Take the best gain / marginal-cost head of the per-layer queues until every layer is closed or empty."""
+    over = ledger.over_budget()
+    if over is not None:
+        return [], f"the current model already exceeds the {over}"
+    open_layers = {i for i, q in enumerate(queues) if q}
+    chosen, reason = [], "every candidate was split"
+    while open_layers:
+        best = None
+        for i in sorted(open_layers):
+            c, why = ledger.marginal(i)
+            if why is not None:
+                open_layers.discard(i)
+                if reason == "every candidate was split":
+                    reason = f"{ledger.spec.unit_layer_names[i]}: {why}"
+                continue
+            gain = -(eps * eps / 2) * queues[i][0][1]
+            ratio = gain / ledger.price(c)
+            if best is None or ratio > best[0]:
+                best = (ratio, i, c, gain)
+        if best is None:
+            break
+        _, i, c, gain = best
+        unit, lam = queues[i].pop(0)
+        chosen.append(ledger.add(i, c, unit, lam, gain))
+        if not queues[i]:
+            open_layers.discard(i)
+    return chosen, reason
+
+
+def _selection(
+    ledger: _Ledger, chosen: list[Choice], reason: str, eps: float, directions: dict[str, torch.Tensor]
+) -> Selection:
+    plan: dict[str, dict[int, torch.Tensor]] = {}
+    for ch in chosen:
+        plan.setdefault(ch.layer, {})[ch.unit] = directions[ch.layer][ch.unit]
+    lams = [ch.lam for ch in chosen]
+    predicted = (eps * eps / 2) * sum(lams) if all(math.isfinite(x) for x in lams) else math.nan
+    return Selection(
+        plan=plan, predicted_dloss=predicted, chosen=tuple(chosen), new_spec=ledger.new_spec, stopped_reason=reason
+    )
+
+
+def fan_ins(spec: ArchSpec) -> tuple[int, ...]:
+    """D of every splitting layer: conv1's kernel area (one input channel), then the previous layer's width."""
+    return (spec.conv1_kernel[0] * spec.conv1_kernel[1], *spec.unit_widths[:-1])
+
+
+def select_random(
+    spec: ArchSpec,
+    budget: Budget,
+    *,
+    count: int | None = None,
+    growth_cap: float = 0.4,
+    max_width: int | None = None,
+    cost_metric: str = "params",
+    num_classes: int = 12,
+    generator: torch.Generator | None = None,
+    mats: dict[str, torch.Tensor] | None = None,
+    eps: float = 1e-2,
+) -> Selection:
+    """The ablation: random units with random unit-norm directions, under the same hard budget and growth cap.
+
+    count: stop after this many splits (e.g. as many as select_splits chose); None fills the cap. With the
+    splitting matrices `mats` the prediction (eps^2/2) v^T S v of each random split is reported, else NaN.
+    """
+    ledger = _Ledger(spec, budget, growth_cap, cost_metric, max_width, num_classes)
+    names = spec.unit_layer_names
+    gen = generator or torch.Generator().manual_seed(0)
+    pool = [(i, j) for i, w in enumerate(spec.unit_widths) for j in range(w)]
+    order = torch.randperm(len(pool), generator=gen).tolist()
+    dims = fan_ins(spec)
+    chosen, closed = [], {}
+    reason = ledger.over_budget()
+    reason = "every unit was split" if reason is None else f"the current model already exceeds the {reason}"
+    directions = {
+        n: torch.zeros(w, d, dtype=torch.float64) for n, w, d in zip(names, spec.unit_widths, dims, strict=True)
+    }
+    for k in order if ledger.over_budget() is None else []:
+        if count is not None and len(chosen) >= count:
+            reason = f"{count} splits chosen"
+            break
+        i, j = pool[k]
+        if i in closed:
+            continue
+        c, why = ledger.marginal(i)
+        if why is not None:
+            closed[i] = why
+            continue
+        v = torch.randn(dims[i], generator=gen, dtype=torch.float64)
+        v /= v.norm()
+        directions[names[i]][j] = v
+        lam = float(v @ mats[names[i]][j].double().cpu() @ v) if mats is not None else math.nan
+        chosen.append(ledger.add(i, c, j, lam, -(eps * eps / 2) * lam))
+    if closed and (count is None or len(chosen) < count):
+        reason = "; ".join(f"{names[i]}: {why}" for i, why in sorted(closed.items()))
+    return _selection(ledger, chosen, reason, eps, directions)
+
+
+__all__ = ["Budget", "COST_METRICS", "Choice", "Selection", "fan_ins", "select_random", "select_splits"]

@@ -1,0 +1,187 @@
+"""kws.splitting against independent references, on a tiny float64 DS-CNN (docs/SPLITTING.md, tests 1-5).
+
+1. S equals the brute-force Hessian combination H11 + H22 - H12 - H21 of the explicitly split two-copy network
+   (torch.autograd.functional.hessian), for conv1, a non-final pointwise layer and the last pointwise layer; S_own
+   alone does not, where S_dw matters.
+2. split() with eps = 0 leaves the logits unchanged (BN in eval), several layers at once.
+3. The loss change of a real split approaches (eps^2/2) * sum(lambda) as eps shrinks (SiLU, two consecutive
+   layers split together).
+4. Eigen residual ||S v - lambda v|| ~ 0 and lambda is the smallest eigenvalue (numpy reference).
+5. Parameter and MAC counts after split() equal the increments that selection charged (sum(p.numel()), a hand
+   count of deployed weights with BN folded, and kws.cost).
+
+Run: .venv/bin/pytest tests/test_splitting.py -q   (about 10 s on 2 cores)
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call
+
+from kws import splitting
+from kws.cost import cost
+from kws.errors import KwsError
+from kws.models import DSCNN, ArchSpec
+from kws.selection import Budget, select_splits
+
+# conv1 4 channels (3x3 kernel, fan-in 9), a stride-1 block and a stride-2 block, 12x6 input.
+TINY = ArchSpec(
+    conv1_width=4, widths=(3, 3), strides=((1, 1), (2, 2)), conv1_kernel=(3, 3), input_shape=(12, 6), activation="silu"
+)
+
+
+def _tiny_model(activation: str = "silu", seed: int = 0) -> DSCNN:
+    """A float64 tiny net whose BatchNorms are far from identity, in eval mode."""
+    torch.manual_seed(seed)
+    model = DSCNN(replace(TINY, activation=activation)).double()
+    with torch.no_grad():
+        for mod in model.modules():
+            if isinstance(mod, torch.nn.BatchNorm2d):
+                mod.running_mean.uniform_(-0.5, 0.5)
+                mod.running_var.uniform_(0.5, 2.0)
+                mod.weight.uniform_(0.5, 1.5)
+                mod.bias.uniform_(-0.5, 0.5)
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def batch() -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(1)
+    return torch.randn(8, 12, 6, generator=gen, dtype=torch.float64), torch.randint(0, 12, (8,), generator=gen)
+
+
+def _brute_force_s(model: DSCNN, layer: str, unit: int, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """H11 + H22 - H12 - H21 of the mean loss w.r.t. the two offspring filters of the eps = 0 split network.
+
+    With f(t1, t2) = L(u(t1)/2 + u(t2)/2 + ...) (each copy carries half of the outgoing weight), H11 = u'^T L'' u'/4
+    + L' u''/2 and H12 = u'^T L'' u'/4, so H11 + H22 - H12 - H21 = L' u'' = S exactly: the constant factor is 1.
+    """
+    width = model.spec.unit_widths[model.spec.unit_layer_names.index(layer)]
+    w_old = dict(model.named_parameters())[f"{layer}.weight"]
+    d = w_old[0].numel()
+    net = splitting.split(model, {layer: {unit: torch.zeros(d, dtype=torch.float64)}}, 0.0).eval()
+    tensors = {**{k: v.detach() for k, v in net.named_parameters()}, **dict(net.named_buffers())}
+    w0 = tensors[f"{layer}.weight"]
+    shape = (1, *w0.shape[1:])
+
+    def loss(t: torch.Tensor) -> torch.Tensor:
+        w = torch.cat([w0[:unit], t[:d].reshape(shape), w0[unit + 1 : width], t[d:].reshape(shape)])
+        return F.cross_entropy(functional_call(net, {**tensors, f"{layer}.weight": w}, (x,)), y)
+
+    h = torch.autograd.functional.hessian(loss, torch.cat([w0[unit].flatten(), w0[width].flatten()]))
+    return h[:d, :d] + h[d:, d:] - h[:d, d:] - h[d:, :d]
+
+
+def test_s_matches_brute_force_hessian(batch):
+    model = _tiny_model()
+    exact = splitting.splitting_matrices(model, [batch])
+    own = splitting.splitting_matrices(model, [batch], mode="own")
+    for layer in ("conv1", "blocks.0.pw", "blocks.1.pw"):
+        for unit in range(2):
+            ref = _brute_force_s(model, layer, unit, *batch)
+            scale = ref.abs().max()
+            assert torch.allclose(exact[layer][unit], ref, rtol=0, atol=1e-10 * scale), (layer, unit)
+    # S_dw matters where the unit feeds a depthwise layer, and vanishes for the last pointwise layer.
+    ref = _brute_force_s(model, "blocks.0.pw", 1, *batch)
+    assert (own["blocks.0.pw"][1] - ref).abs().max() > 0.05 * ref.abs().max()
+    assert torch.allclose(own["blocks.1.pw"], exact["blocks.1.pw"], rtol=0, atol=1e-15)
+
+
+def test_relu_surrogate_gives_finite_symmetric_matrices(batch):
+    model = _tiny_model("relu")
+    mats = splitting.splitting_matrices(model, [batch, batch], surrogate_beta=3.0, position_stride=2)
+    for layer, width, d in zip(model.spec.unit_layer_names, model.spec.unit_widths, (9, 4, 3), strict=True):
+        s = mats[layer]
+        assert s.shape == (width, d, d) and torch.isfinite(s).all()
+        assert torch.equal(s, s.transpose(1, 2))
+
+
+def test_split_with_zero_eps_preserves_logits(batch):
+    model = _tiny_model()
+    gen = torch.Generator().manual_seed(2)
+    plan = {
+        "conv1": {0: torch.randn(9, generator=gen, dtype=torch.float64), 3: torch.randn(9, generator=gen)},
+        "blocks.0.pw": {1: torch.randn(4, generator=gen, dtype=torch.float64)},
+        "blocks.1.pw": {0: torch.randn(3, generator=gen), 2: torch.randn(3, generator=gen)},
+    }
+    grown = splitting.split(model, plan, 0.0)
+    assert grown.spec.unit_widths == (6, 4, 5)
+    assert next(grown.parameters()).dtype == torch.float64 and not grown.training
+    with torch.no_grad():
+        assert torch.allclose(grown(batch[0]), model(batch[0]), rtol=0, atol=1e-13)
+    # The offspring is appended: channel 4 of conv1 is a copy of channel 0, and the classifier columns are halved.
+    assert torch.equal(grown.conv1.weight[4], model.conv1.weight[0])
+    assert torch.equal(grown.classifier.weight[:, 3], model.classifier.weight[:, 0] / 2)
+
+
+def test_loss_change_matches_prediction(batch):
+    model = _tiny_model()
+    lam_v = splitting.min_eigen(splitting.splitting_matrices(model, [batch]))
+    plan, lams = {}, []
+    for layer in ("conv1", "blocks.0.pw"):  # two consecutive layers: layer 2's directions are remapped by split()
+        lam, v = lam_v[layer]
+        for j in torch.argsort(lam)[:2].tolist():
+            plan.setdefault(layer, {})[j] = v[j]
+            lams.append(lam[j].item())
+    with torch.no_grad():
+        base = F.cross_entropy(model(batch[0]), batch[1]).item()
+        ratios = []
+        for eps in (0.3, 0.1, 0.01):
+            new = F.cross_entropy(splitting.split(model, plan, eps)(batch[0]), batch[1]).item()
+            ratios.append((new - base) / (eps**2 / 2 * sum(lams)))
+    errors = [abs(r - 1) for r in ratios]
+    assert errors[2] < 1e-3 and errors[2] < errors[1] < errors[0], ratios
+
+
+def test_eigen_residual_and_minimality(batch):
+    mats = splitting.splitting_matrices(_tiny_model(), [batch])
+    for layer, (lam, v) in splitting.min_eigen(mats).items():
+        s = mats[layer]
+        resid = torch.einsum("cde,ce->cd", s, v) - lam[:, None] * v
+        assert resid.norm(dim=1).max() < 1e-12 * s.abs().max()
+        assert torch.allclose(v.norm(dim=1), torch.ones(len(lam), dtype=torch.float64))
+        ref = np.linalg.eigvalsh(s.numpy()).min(axis=1)
+        assert np.allclose(lam.numpy(), ref, rtol=0, atol=1e-14)
+
+
+def _deployed_params(model: DSCNN) -> int:
+    """Hand count with BN folded: every conv weight plus one bias per output channel, plus the classifier."""
+    total = sum(p.numel() for p in model.classifier.parameters())
+    for mod in model.modules():
+        if isinstance(mod, torch.nn.Conv2d):
+            total += mod.weight.numel() + mod.out_channels
+    return total
+
+
+def test_cost_after_split_equals_selection_increments(batch):
+    model = _tiny_model()
+    eigs = splitting.min_eigen(splitting.splitting_matrices(model, [batch]))
+    eigs = {k: (-torch.arange(1.0, len(lam) + 1, dtype=torch.float64), v) for k, (lam, v) in eigs.items()}
+    sel = select_splits(model.spec, eigs, Budget(), eps=0.01, growth_cap=0.5)
+    assert len({c.layer for c in sel.chosen}) >= 2
+    grown = splitting.split(model, sel.plan, 0.01)
+    assert grown.spec == sel.new_spec
+    before, after = cost(model.spec), cost(grown.spec)
+    assert sum(c.d_params for c in sel.chosen) == after.params_deployed - before.params_deployed
+    assert sum(c.d_params for c in sel.chosen) == _deployed_params(grown) - _deployed_params(model)
+    assert sum(c.d_params_trainable for c in sel.chosen) == (
+        sum(p.numel() for p in grown.parameters()) - sum(p.numel() for p in model.parameters())
+    )
+    assert sum(c.d_macs for c in sel.chosen) == after.macs - before.macs
+
+
+def test_bad_input_is_a_one_line_error(batch):
+    model = _tiny_model()
+    with pytest.raises(KwsError, match="mode"):
+        splitting.splitting_matrices(model, [batch], mode="random")
+    with pytest.raises(KwsError, match="no clips"):
+        splitting.splitting_matrices(model, [])
+    with pytest.raises(KwsError, match="out of range"):
+        splitting.split(model, {"conv1": {7: torch.zeros(9)}}, 0.0)
+    with pytest.raises(KwsError, match="entries"):
+        splitting.split(model, {"conv1": {0: torch.zeros(5)}}, 0.0)
