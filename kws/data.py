@@ -375,7 +375,7 @@ class Augmenter:
         n = frontend.clip_samples
         padded = [np.pad(np.asarray(x, np.float32), (0, max(0, n - len(x)))) for x in noise]
         self._noise = torch.from_numpy(np.concatenate(padded)) if padded else torch.zeros(0)
-        self._starts = torch.tensor(np.cumsum([0] + [len(x) for x in padded[:-1]]), dtype=torch.int64)
+        self._starts = torch.tensor(np.cumsum([0] + [len(x) for x in padded])[:-1], dtype=torch.int64)
         self._spans = torch.tensor([len(x) - n + 1 for x in padded], dtype=torch.int64)  # valid offsets per file
         self._frontend = TorchFrontend(frontend, spectrum_dtype=torch.float32)
 
