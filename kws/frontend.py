@@ -158,13 +158,14 @@ def compute_mfcc(waveforms: np.ndarray, cfg: FrontendConfig = FrontendConfig()) 
     x = np.asarray(waveforms, dtype=np.float32)
     if x.ndim == 0:
         raise KwsError("frontend: compute_mfcc needs waveforms shaped (..., samples)")
-    frame_count(cfg, x.shape[-1])
-    frames = np.lib.stride_tricks.sliding_window_view(x, cfg.window_samples, axis=-1)[..., :: cfg.hop_samples, :]
-    windowed = frames.astype(np.float64) * window(cfg).astype(np.float64)
-    power = np.abs(np.fft.rfft(windowed, n=cfg.fft_size, axis=-1)) ** 2
-    mel = power @ mel_filterbank(cfg).astype(np.float64).T
-    log_mel = np.log(mel + cfg.log_offset)
-    return (log_mel @ dct_matrix(cfg).astype(np.float64).T).astype(np.float32)
+    num_frames = frame_count(cfg, x.shape[-1])
+    starts = np.arange(num_frames) * cfg.hop_samples
+    frames = x[..., starts[:, None] + np.arange(cfg.window_samples)].reshape(-1, cfg.window_samples)
+    spectrum = np.fft.rfft(frames.astype(np.float64) * window(cfg).astype(np.float64), n=cfg.fft_size, axis=-1)
+    power = spectrum.real**2 + spectrum.imag**2  # 2-D so that the products below are single BLAS calls
+    log_mel = np.log(power @ mel_filterbank(cfg).astype(np.float64).T + cfg.log_offset)
+    mfcc = (log_mel @ dct_matrix(cfg).astype(np.float64).T).astype(np.float32)
+    return mfcc.reshape(*x.shape[:-1], num_frames, cfg.num_coefficients)
 
 
 class TorchFrontend(torch.nn.Module):
