@@ -262,50 +262,37 @@ def _write_wav(path: Path, samples: np.ndarray, sample_rate_hz: int) -> None:
 
 def _write_readme(root: Path, cfg: SynthConfig, n_clips: int, speakers: list[Speaker]) -> None:
     per_split = {s: sum(p.split == s for p in speakers) for s in ("train", "validation", "testing")}
-    text = f"""# Synthetic Speech Commands (espeak-ng)
-
-{SYNTH_NOTE}
-
-Made by `kws data synth` (seed {cfg.seed}): {n_clips} one-second 16 kHz int16 clips, {cfg.per_word} per word, of
-the keywords {", ".join(cfg.words)} and the unknown words {", ".join(cfg.unknown_words)}.
-Speakers are espeak-ng accent+variant voices ({len(speakers)}: {per_split["train"]} train,
-{per_split["validation"]} validation, {per_split["testing"]} testing; no speaker spans two splits).
-`_background_noise_/` holds generated {", ".join(NOISE_KINDS)} noise. The full configuration is in synth_config.json.
-"""
+    lines = [
+        "# Synthetic Speech Commands (espeak-ng)",
+        "",
+        SYNTH_NOTE,
+        "",
+        f"Made by `kws data synth` with seed {cfg.seed}: {n_clips} one-second 16 kHz int16 clips, "
+        f"{cfg.per_word} per word.",
+        f"Keywords: {', '.join(cfg.words)}. Unknown words: {', '.join(cfg.unknown_words)}.",
+        f"Speakers are espeak-ng accent+variant voices: {per_split['train']} train, {per_split['validation']} "
+        f"validation, {per_split['testing']} testing; no speaker spans two splits.",
+        f"`_background_noise_/` holds generated {', '.join(NOISE_KINDS)} noise; synth_config.json has the settings.",
+    ]
+    text = "\n".join(lines) + "\n"
     (root / "README.md").write_text(text)
 
 
-def synthesize(
-    out_dir: Path, cfg: SynthConfig = SynthConfig(), *, jobs: int | None = None, progress: bool = True
-) -> dict:
-    """Write a Speech-Commands-layout dataset to `out_dir`; return a summary (clips, speakers, seconds).
-
-    Everything is planned up front from `cfg.seed` and each clip is rendered from its own plan, so the bytes do
-    not depend on `jobs` or thread timing. Files are written to `<out_dir>.partial` and the folder is renamed
-    into place at the end, so an interrupted run never leaves a dataset that looks complete.
-    """
+def _write_dataset(
+    staging: Path,
+    cfg: SynthConfig,
+    speakers: list[Speaker],
+    clips: list[Clip],
+    rng: np.random.Generator,
+    workers: int,
+    progress: bool,
+) -> None:
+    """Render every clip (in parallel), then the noise files, split lists, config JSON and README."""
     from tqdm import tqdm
-
-    out_dir = Path(out_dir)
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise KwsError(f"--out {out_dir}: exists and is not empty; choose a new folder or delete it")
-    if cfg.per_word < 1:
-        raise KwsError(f"--per-word {cfg.per_word}: must be at least 1")
-    words = (*cfg.words, *cfg.unknown_words)
-    if len(set(words)) != len(words) or any(not w.isalpha() for w in words):
-        raise KwsError(f"--words / unknown words {words}: must be distinct single words of letters")
-    started = time.perf_counter()
-    rng = np.random.default_rng(cfg.seed)
-    speakers = plan_speakers(available_voices(cfg), cfg, rng)
-    clips = plan_clips(speakers, cfg, rng)
-    staging = out_dir.with_name(out_dir.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
 
     def job(clip: Clip) -> None:
         _write_wav(staging / clip.rel_path, render_clip(clip, cfg), cfg.sample_rate_hz)
 
-    workers = jobs or os.cpu_count() or 1
     with ThreadPoolExecutor(max_workers=workers) as pool:  # the work is espeak-ng subprocesses: threads suffice
         for _ in tqdm(
             pool.map(job, clips), total=len(clips), desc="synth", unit="clip", disable=not progress, file=sys.stderr
@@ -319,6 +306,39 @@ def synthesize(
         (staging / list_name).write_text("".join(f"{n}\n" for n in names))
     (staging / "synth_config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
     _write_readme(staging, cfg, len(clips), speakers)
+
+
+def synthesize(
+    out_dir: Path, cfg: SynthConfig = SynthConfig(), *, jobs: int | None = None, progress: bool = True
+) -> dict:
+    """Write a Speech-Commands-layout dataset to `out_dir`; return a summary (clips, speakers, seconds).
+
+    Everything is planned up front from `cfg.seed` and each clip is rendered from its own plan, so the bytes do
+    not depend on `jobs` or thread timing. Files are written to `<out_dir>.partial` and the folder is renamed
+    into place at the end, so an interrupted run never leaves a dataset that looks complete.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise KwsError(f"--out {out_dir}: exists and is not empty; choose a new folder or delete it")
+    if cfg.per_word < 1:
+        raise KwsError(f"--per-word {cfg.per_word}: must be at least 1")
+    if jobs is not None and jobs < 1:
+        raise KwsError(f"--jobs {jobs}: must be at least 1")
+    words = (*cfg.words, *cfg.unknown_words)
+    if len(set(words)) != len(words) or any(not w.isalpha() for w in words):
+        raise KwsError(f"--words / unknown words {words}: must be distinct single words of letters")
+    started = time.perf_counter()
+    rng = np.random.default_rng(cfg.seed)
+    speakers = plan_speakers(available_voices(cfg), cfg, rng)
+    clips = plan_clips(speakers, cfg, rng)
+    staging = out_dir.with_name(out_dir.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        _write_dataset(staging, cfg, speakers, clips, rng, jobs or os.cpu_count() or 1, progress)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     if out_dir.exists():
         out_dir.rmdir()
     os.replace(staging, out_dir)

@@ -69,11 +69,8 @@ def _download(args: argparse.Namespace) -> int:
 
 
 def _synth(args: argparse.Namespace) -> int:
-    from kws.errors import KwsError
     from kws.synth import SYNTH_NOTE, SynthConfig, synthesize
 
-    if args.jobs is not None and args.jobs < 1:
-        raise KwsError(f"--jobs {args.jobs}: must be at least 1")
     defaults = SynthConfig()
     cfg = SynthConfig(
         words=tuple(args.words or defaults.words),
