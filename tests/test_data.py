@@ -271,3 +271,18 @@ def test_stratified_subset_is_balanced_and_fixed():
     assert Counter(labels[idx].tolist()) == {0: 10, 1: 10, 2: 4}
     assert not np.array_equal(idx, stratified_subset(labels, 24, seed=6))
     assert len(stratified_subset(labels, 100, seed=0)) == len(labels)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_augmenter_same_clips_on_gpu(mini):
+    x = torch.from_numpy(mini.splits["validation"].waveforms[:32])
+    aug = Augmenter(AugmentConfig(), mini.noise, mini.frontend)
+    cpu = aug.augment(x, torch.Generator().manual_seed(9))
+    gpu = aug.augment(x.cuda(), torch.Generator().manual_seed(9)).cpu()
+    torch.testing.assert_close(gpu, cpu, rtol=0, atol=1e-6)
+    torch.testing.assert_close(
+        aug(x.cuda(), torch.Generator().manual_seed(9)).cpu(),
+        aug(x, torch.Generator().manual_seed(9)),
+        rtol=0,
+        atol=2e-3,
+    )
