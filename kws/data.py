@@ -301,7 +301,9 @@ def load_test_set(
     root = Path(root)
     labels = list(labels) if labels is not None else TaskConfig().labels
     if not root.is_dir():
-        raise KwsError(f"test-set folder {root} does not exist; run `kws data download --test-set --out DIR`")
+        raise KwsError(
+            f"test-set folder {root} does not exist; run `kws data download --out DIR` (it fetches the test set too)"
+        )
     folders = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     extra = [f for f in folders if f not in labels and f != NOISE_DIR]
     if extra or not set(folders) & set(labels):
