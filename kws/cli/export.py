@@ -1,5 +1,73 @@
-"""CLI verbs of this area (placeholder until implemented)."""
+"""`kws export` (a trained run -> int8/float TFLite, ONNX, C arrays, settings, footprint report) and `kws targets`."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from kws.errors import KwsError
 
 
 def register(sub) -> None:
-    pass
+    p = sub.add_parser(
+        "export",
+        help="convert a trained run for a Cortex-M target and report its footprint",
+        description="Export a run to int8/float TFLite + ONNX + C arrays, measure the TFLM arena, check "
+        "parity, and fail (exit 3) when the model does not fit the target.",
+    )
+    p.add_argument("--model", required=True, metavar="RUN_DIR", help="run directory written by `kws train`/`kws grow`")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder for the artifacts and report")
+    p.add_argument("--target", default="cortex-m4", help="target core (see `kws targets`; default cortex-m4)")
+    p.add_argument("--check", action="store_true", help="only measure and report; write no device files, never fail")
+    p.add_argument("--flash-kb", type=int, help="override the board's flash size (KiB)")
+    p.add_argument("--ram-kb", type=int, help="override the board's RAM size (KiB)")
+    p.add_argument("--clock-mhz", type=float, help="override the board's clock (MHz)")
+    p.add_argument("--calib-clips", type=int, default=200, help="training clips for int8 calibration (default 200)")
+    p.add_argument("--platform", choices=("arduino", "mbed"), help="project shell (default: the target board's)")
+    p.add_argument("--data", metavar="DIR", help="dataset root, when the run's recorded one has moved")
+    p.add_argument("--json", action="store_true", help="print report.json instead of the table")
+    p.set_defaults(handler=_export)
+
+    t = sub.add_parser("targets", help="list the deployment targets and their default boards")
+    t.add_argument("--json", action="store_true", help="print the table as JSON")
+    t.set_defaults(handler=_targets)
+
+
+def _export(args) -> int:
+    from kws.export import export_run
+    from kws.export.report import summary_table
+
+    if args.calib_clips < 1:
+        raise KwsError(f"--calib-clips: must be >= 1, got {args.calib_clips}")
+    report = export_run(
+        args.model,
+        args.out,
+        target=args.target,
+        check_only=args.check,
+        flash_kb=args.flash_kb,
+        ram_kb=args.ram_kb,
+        clock_mhz=args.clock_mhz,
+        calib_clips=args.calib_clips,
+        platform=args.platform,
+        data_root=args.data,
+        progress=sys.stderr.isatty(),
+    )
+    if args.json:
+        print(json.dumps({k: v for k, v in report.items() if k != "calibration"}, indent=2))
+    else:
+        print(summary_table(report))
+        print(
+            f"wrote {args.out}/report.json, report.md"
+            + (f" and {len(report['files'])} device files" if report["files"] else "")
+        )
+    return 0
+
+
+def _targets(args) -> int:
+    from kws.export.targets import TARGETS, targets_table
+
+    if args.json:
+        print(json.dumps({name: t.to_dict() for name, t in TARGETS.items()}, indent=2))
+    else:
+        print(targets_table())
+    return 0

@@ -1,0 +1,209 @@
+"""The footprint report of one export: report.json, report.md and the summary table printed on stdout.
+
+flash_bytes = model_bytes + TFLM runtime (estimate, footprint.py) + frontend; ram_bytes = the TFLM arena measured
+by the real interpreter + frontend buffers. Fit is judged against the target's flash and RAM minus the stated
+application reserve (targets.py). Latency is MACs x the target's stated cycles/MAC / clock.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from kws.cost import Cost
+from kws.errors import BudgetExceeded
+from kws.export.files import atomic_write_text
+from kws.export.footprint import TFLM_CORE_FLASH_BYTES
+from kws.export.targets import Target
+
+# TFLite op each cost.py layer kind becomes (activations are fused into the convolutions for ReLU).
+_KIND_OP = {
+    "conv": "CONV_2D",
+    "depthwise": "DEPTHWISE_CONV_2D",
+    "pointwise": "CONV_2D",
+    "avgpool": "AVERAGE_POOL_2D",
+    "fc": "FULLY_CONNECTED",
+}
+
+
+def per_layer(cost: Cost, target: Target) -> list[dict]:
+    """One row per layer: cost.py's counts, the TFLite op, int8 weight bytes and the latency estimate."""
+    rows = []
+    for layer in cost.per_layer:
+        row = layer.to_dict()
+        channels = layer.out[2]
+        weights = layer.params_deployed - channels if layer.params_deployed else 0
+        row.update(
+            op=_KIND_OP[layer.kind],
+            weight_bytes=weights + (4 * channels if layer.params_deployed else 0),
+            latency_ms=target.latency_ms(layer.macs),
+        )
+        rows.append(row)
+    return rows
+
+
+def build_report(
+    *,
+    cost: Cost,
+    target: Target,
+    model_bytes: int,
+    arena: dict,
+    runtime_flash_bytes: int,
+    frontend: dict,
+    ops: list[str],
+    parity: dict,
+    extra: dict,
+) -> dict:
+    """Assemble the report dict (the keys of report.json)."""
+    flash = model_bytes + runtime_flash_bytes + frontend["flash_bytes"]
+    ram = arena["total_bytes"] + frontend["ram_bytes"]
+    report = dict(
+        macs=cost.macs,
+        params=cost.params_deployed,
+        model_bytes=model_bytes,
+        tflm_arena_bytes=arena["total_bytes"],
+        tflm_arena=arena,
+        tflm_runtime_flash_bytes=runtime_flash_bytes,
+        tflm_runtime_flash_basis="estimate: ~16 KB core + per-op kernels (FIELD_FACTS.md: ~22 KB with KWS ops)",
+        frontend=frontend,
+        flash_bytes=flash,
+        ram_bytes=ram,
+        target=target.to_dict(),
+        budget=dict(
+            flash_budget_bytes=target.flash_budget_bytes,
+            ram_budget_bytes=target.ram_budget_bytes,
+            fits_flash=flash <= target.flash_budget_bytes,
+            fits_ram=ram <= target.ram_budget_bytes,
+            reserve_flash_bytes=target.reserve_flash_kb * 1024,
+            reserve_ram_bytes=target.reserve_ram_kb * 1024,
+        ),
+        latency_ms=target.latency_ms(cost.macs),
+        ops=ops,
+        per_layer=per_layer(cost, target),
+        parity=parity,
+    )
+    report.update(extra)
+    return report
+
+
+def check_budget(report: dict, at_least: bool = False) -> None:
+    """Raise BudgetExceeded naming the resource and the numbers if the model does not fit its target."""
+    budget, t = report["budget"], report["target"]
+    for resource, flag, need, limit, total, reserve in (
+        (
+            "flash",
+            "--flash-kb",
+            report["flash_bytes"],
+            budget["flash_budget_bytes"],
+            t["flash_kb"],
+            t["reserve_flash_kb"],
+        ),
+        ("RAM", "--ram-kb", report["ram_bytes"], budget["ram_budget_bytes"], t["ram_kb"], t["reserve_ram_kb"]),
+    ):
+        if need > limit:
+            raise BudgetExceeded(
+                f"{resource}: the model needs {'at least ' * at_least}{need:,} B but {t['name']} ({t['board']}) "
+                f"leaves {limit:,} B "
+                f"({total} KB minus a {reserve} KB application reserve); choose a smaller model, another --target "
+                f"or a bigger {flag}"
+            )
+
+
+def precheck_budget(cost: Cost, target: Target, frontend: dict) -> None:
+    """Fail before converting when even lower bounds do not fit: int8 weights for flash, the activation peak for RAM.
+
+    The measured arena is always >= the (in + out) activation peak and the .tflite always >= its int8 weights, so
+    a model that fails here would fail the measured check too, only minutes later.
+    """
+    bounds = dict(
+        flash_bytes=cost.weight_bytes_int8 + TFLM_CORE_FLASH_BYTES + frontend["flash_bytes"],
+        ram_bytes=cost.peak_activation_bytes + frontend["ram_bytes"],
+    )
+    budget = dict(flash_budget_bytes=target.flash_budget_bytes, ram_budget_bytes=target.ram_budget_bytes)
+    check_budget(dict(bounds, budget=budget, target=target.to_dict()), at_least=True)
+
+
+def _kb(n: int) -> str:
+    return f"{n / 1024:.1f} KB"
+
+
+def summary_rows(report: dict) -> list[tuple[str, str]]:
+    t, p, b = report["target"], report["parity"], report["budget"]
+    return [
+        ("target", f"{t['name']} on {t['board']}, {t['clock_mhz']:.0f} MHz"),
+        ("params / MACs", f"{report['params']:,} / {report['macs']:,}"),
+        ("model (int8 .tflite)", f"{report['model_bytes']:,} B"),
+        (
+            "TFLM arena (measured)",
+            f"{report['tflm_arena_bytes']:,} B (head {report['tflm_arena']['head_bytes']:,}, "
+            f"tail {report['tflm_arena']['tail_bytes']:,})",
+        ),
+        (
+            "flash",
+            f"{_kb(report['flash_bytes'])} of {_kb(b['flash_budget_bytes'])} available "
+            f"({'fits' if b['fits_flash'] else 'DOES NOT FIT'})",
+        ),
+        (
+            "RAM",
+            f"{_kb(report['ram_bytes'])} of {_kb(b['ram_budget_bytes'])} available "
+            f"({'fits' if b['fits_ram'] else 'DOES NOT FIT'})",
+        ),
+        ("latency (estimate)", f"{report['latency_ms']:.1f} ms at {t['cycles_per_mac']} cycles/MAC"),
+        ("float TFLite vs torch", f"max |logit diff| {p['float_tflite_vs_torch_max_abs_logit']:.2e}"),
+        ("int8 vs float top-1", f"{100 * p['int8_vs_float_top1_agreement']:.1f}% agree on {p['clips']} test clips"),
+        ("accuracy float / int8", f"{100 * p['float_tflite_accuracy']:.2f}% / {100 * p['int8_accuracy']:.2f}%"),
+    ]
+
+
+def summary_table(report: dict) -> str:
+    rows = summary_rows(report)
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def markdown(report: dict) -> str:
+    """report.md: the summary, the per-layer table and the bases of every estimate."""
+    lines = ["# Export report", "", "| | |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in summary_rows(report)]
+    lines += [
+        "",
+        "## Per layer",
+        "",
+        "| layer | op | output | MACs | params | weight B | act B | est. ms |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in report["per_layer"]:
+        lines.append(
+            f"| {r['name']} | {r['op']} | {'x'.join(map(str, r['output']))} | {r['macs']:,} | "
+            f"{r['params_deployed']:,} | {r['weight_bytes']:,} | {r['activation_bytes']:,} | "
+            f"{r['latency_ms']:.2f} |"
+        )
+    t = report["target"]
+    lines += [
+        "",
+        "## Bases",
+        "",
+        f"- Latency: {t['cycles_per_mac']} cycles/MAC ({t['cycles_basis']}).",
+        f"- TFLM runtime flash {report['tflm_runtime_flash_bytes']:,} B: {report['tflm_runtime_flash_basis']}.",
+        f"- Frontend {report['frontend']['flash_bytes']:,} B flash, {report['frontend']['ram_bytes']:,} B RAM: "
+        f"{report['frontend']['source']}.",
+        f"- Reserve for the application: {t['reserve_flash_kb']} KB flash, {t['reserve_ram_kb']} KB RAM.",
+        "- Arena: TFLite Micro's RecordingMicroAllocator on the x86-64 host build (Cortex-M ~+1%).",
+        "",
+        "## Parity",
+        "",
+        "```",
+        json.dumps(report["parity"], indent=2),
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_report(out_dir: Path, report: dict) -> list[Path]:
+    """Write report.json and report.md into out_dir (atomically)."""
+    out_dir = Path(out_dir)
+    return [
+        atomic_write_text(out_dir / "report.json", json.dumps(report, indent=2) + "\n"),
+        atomic_write_text(out_dir / "report.md", markdown(report)),
+    ]
