@@ -235,3 +235,16 @@ def test_assemble_project_is_self_contained(tmp_path, generated, platform):
         assert proc.returncode == 0, proc.stderr
     with pytest.raises(KwsError, match="platform"):
         firmware.assemble_project(tmp_path / "x", "cortex-m4", "zephyr", gen)
+
+
+@pytest.mark.firmware
+def test_frontend_self_test_on_qemu_cortex_m4(tmp_path, generated):
+    if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
+        pytest.skip("arm-none-eabi-gcc or qemu-system-arm not installed (make install)")
+    cmd = ["make", "-s", "-C", str(FW), "TARGET=cortex-m4", f"BUILD_DIR={tmp_path}", f"GEN_DIR={generated}", "qemu"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    m = re.search(r"(\d+) frames, (\d+) non-finite, silence c0 ok, ~(\d+) instructions/frame", proc.stdout)
+    assert m and m.group(1) == "49" and m.group(2) == "0"
+    # A 1024-point FFT alone is ~5 N log2 N = 51k flops: the frame can be neither cheaper nor 10x dearer.
+    assert 51_000 < int(m.group(3)) < 510_000
