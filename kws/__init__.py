@@ -9,10 +9,12 @@ Module map (one noun per module) and the dependency rule: imports point DOWN thi
     data         Speech Commands layout: splits, 12-class task, test-set loader, augmentation, feature cache
     download     fetching and safely extracting the official archives
     synth        an offline Speech-Commands-layout dataset spoken by espeak-ng
+    firmware     generated C settings/tables for the device, firmware project assembly, Cortex-M4 frontend footprint
     models       ArchSpec (serializable DS-CNN description), presets, create()
     cost         parameters, MACs and activation bytes computed from an ArchSpec alone
     checkpoint   run directories: atomic writes, weights + JSON configs, loading a run back
-    train        train_one_epoch / evaluate / fit, the `kws train` job, DistributedDataParallel
+    predict      evaluate() / mean_loss(), predictors for run directories and TFLite files, `kws eval/predict`
+    train        train_one_epoch / fit, the `kws train` job, DistributedDataParallel
     splitting    the exact splitting matrices S = S_own + S_dw, eigen-decomposition, split()
     selection    budget-aware greedy choice of units to split
     grow         the growth loop (`kws grow`), its rounds, checkpoints and growth report data

@@ -1,0 +1,365 @@
+"""The growth loop of `kws grow`: a DS-CNN seed grown by splitting steepest descent up to a hard budget.
+
+Liu, Wu, Wang, "Splitting Steepest Descent for Growing Neural Architectures" (NeurIPS 2019): train, compute the
+splitting matrix of every unit, split the units with the most negative minimum eigenvalue along its eigenvector,
+train again. Here the budget is the target's: deployed parameters, MACs and peak int8 activation bytes, all
+counted by kws.cost from the spec, never exceeded (kws.selection enforces it per split).
+
+Schedule ("grow early, train long", the recipe that reached parity in the prototypes of SPLITTING.md): a short
+seed stage, short rounds with a restarted learning-rate schedule, then a long final stage. The final stage either
+continues the grown network (function-preserving warm start) or, with finish="retrain", trains the grown
+architecture from scratch for the same total number of epochs (growth as architecture search).
+
+Every round is written to rounds/round_NNN/ atomically (a temporary folder renamed into place) and never
+overwritten; each phase draws its randomness from (seed, phase) alone, so --resume continues from the last complete
+round and reproduces the uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from kws import checkpoint, data, models, selection, splitting, train
+from kws.cost import cost
+from kws.errors import KwsError
+from kws.frontend import FrontendConfig
+from kws.predict import evaluate, mean_loss
+
+
+@dataclass(frozen=True, kw_only=True)
+class GrowConfig:
+    """The growth recipe. Defaults chosen on the validation split of the mini set (bench/grow_vs_fixed.py)."""
+
+    seed_arch: str = "seed"
+    seed_width: int | None = 32  # uniform width of the seed; None keeps the preset's widths
+    activation: str = "relu"
+    budget_kparams: float | None = None
+    budget_mmacs: float | None = None
+    budget_ram_kb: float | None = None
+    seed_epochs: int = 6
+    epochs_per_round: int = 1
+    final_epochs: int = 31
+    max_rounds: int = 12
+    growth_per_round: float = 0.5  # cap per round, as a fraction of the current cost
+    max_width: int | None = 512
+    eps: float = 1e-2
+    tau: float = 0.0
+    cost_metric: str = "params"  # params | macs | both
+    selector: str = "exact"  # exact (S_own + S_dw) | own (public code's S_own) | random (ablation)
+    surrogate_beta: float = splitting.FAST.surrogate_beta  # softplus surrogate for ReLU's a''
+    split_clips: int = splitting.FAST.clips  # fixed stratified subset of training clips for the splitting pass
+    position_stride: int = splitting.FAST.position_stride  # keep 1 in N (clip, position) rows (unbiased)
+    finish: str = "continue"  # continue | retrain
+    compare_retrain: bool = False
+    seed: int = 0
+    train: train.TrainConfig = field(default_factory=train.TrainConfig)
+
+    @property
+    def budget(self) -> selection.Budget:
+        return selection.Budget(
+            params=None if self.budget_kparams is None else int(self.budget_kparams * 1000),
+            macs=None if self.budget_mmacs is None else int(self.budget_mmacs * 1e6),
+            ram_bytes=None if self.budget_ram_kb is None else int(self.budget_ram_kb * 1024),
+        )
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["train"] = self.train.to_dict() if hasattr(self.train, "to_dict") else asdict(self.train)
+        return d
+
+
+def seed_spec(cfg: GrowConfig) -> models.ArchSpec:
+    spec = models.resolve_arch(cfg.seed_arch)
+    if cfg.seed_width is not None:
+        spec = spec.uniform(cfg.seed_width)
+    return replace(spec, activation=cfg.activation)
+
+
+def check_budget(cfg: GrowConfig, spec: models.ArchSpec, num_classes: int) -> None:
+    """A budget below the seed, or no budget at all, is a one-line error."""
+    b = cfg.budget
+    if b.params is None and b.macs is None and b.ram_bytes is None:
+        raise KwsError("give at least one budget: --budget-kparams, --budget-mmacs or --budget-ram-kb")
+    c = cost(spec, num_classes)
+    for name, limit, have, unit in (
+        ("--budget-kparams", b.params, c.params_deployed, "params"),
+        ("--budget-mmacs", b.macs, c.macs, "MACs"),
+        ("--budget-ram-kb", b.ram_bytes, c.peak_activation_bytes, "activation bytes"),
+    ):
+        if limit is not None and have > limit:
+            raise KwsError(
+                f"{name}: the seed already needs {have:,} {unit} > budget {limit:,}; "
+                f"raise the budget or use a smaller --seed-width"
+            )
+
+
+def _phase_config(cfg: GrowConfig, epochs: int, phase: int) -> train.TrainConfig:
+    return replace(cfg.train, epochs=epochs, seed=cfg.seed * 1009 + phase)
+
+
+def _split_batches(feats: np.ndarray, labels: np.ndarray, batch: int = 256) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    x, y = torch.from_numpy(feats), torch.from_numpy(labels)
+    return [(x[i : i + batch], y[i : i + batch]) for i in range(0, len(x), batch)]
+
+
+def _spectra(eigs: dict) -> dict:
+    """Per layer: count of negative minimum eigenvalues and their quantiles (for the report)."""
+    out = {}
+    for layer, (lam, _) in eigs.items():
+        lam = lam.double().cpu().numpy()
+        out[layer] = dict(units=int(lam.size), negative=int((lam < 0).sum()), lambda_min=lam.tolist())
+    return out
+
+
+def _write_round(run_dir: Path, index: int, model: models.DSCNN, record: dict) -> None:
+    """rounds/round_NNN/ with weights, spec and the round record; written to a temp folder, renamed into place."""
+    final = run_dir / "rounds" / f"round_{index:03d}"
+    if final.exists():
+        return  # rounds are never overwritten
+    tmp = run_dir / "rounds" / f".tmp_round_{index:03d}_{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    torch.save(model.state_dict(), tmp / "model.pt")
+    (tmp / "arch.json").write_text(json.dumps(model.spec.to_dict(), indent=1))
+    (tmp / "round.json").write_text(json.dumps(record, indent=1))
+    os.replace(tmp, final)
+
+
+def _load_rounds(run_dir: Path, num_classes: int) -> tuple[list[dict], models.DSCNN | None]:
+    records, model = [], None
+    for d in sorted((run_dir / "rounds").glob("round_[0-9][0-9][0-9]")):
+        records.append(json.loads((d / "round.json").read_text()))
+        spec = models.ArchSpec.from_dict(json.loads((d / "arch.json").read_text()))
+        model = models.DSCNN(spec, num_classes=num_classes)
+        model.load_state_dict(torch.load(d / "model.pt", weights_only=True))
+    return records, model
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _round_record(index: int, model: models.DSCNN, num_classes: int, val_acc: float, **extra) -> dict:
+    c = cost(model.spec, num_classes)
+    return dict(
+        round=index,
+        widths=list(model.spec.unit_widths),
+        params=c.params_deployed,
+        macs=c.macs,
+        peak_activation_bytes=c.peak_activation_bytes,
+        val_acc=val_acc,
+        **extra,
+    )
+
+
+def _select(cfg: GrowConfig, model: models.DSCNN, batches: list, num_classes: int, generator: torch.Generator):
+    """One splitting decision: matrices + eigenvectors (unless random), then budget-aware greedy selection."""
+    t0 = time.perf_counter()
+    if cfg.selector == "random":
+        sel = selection.select_random(
+            model.spec,
+            cfg.budget,
+            growth_cap=cfg.growth_per_round,
+            max_width=cfg.max_width,
+            cost_metric=cfg.cost_metric,
+            num_classes=num_classes,
+            generator=generator,
+        )
+        return sel, {}, time.perf_counter() - t0
+    mats = splitting.splitting_matrices(
+        model, batches, mode=cfg.selector, surrogate_beta=cfg.surrogate_beta, progress=True
+    )
+    eigs = splitting.min_eigen(mats)
+    sel = selection.select_splits(
+        model.spec,
+        eigs,
+        cfg.budget,
+        eps=cfg.eps,
+        tau=cfg.tau,
+        growth_cap=cfg.growth_per_round,
+        max_width=cfg.max_width,
+        cost_metric=cfg.cost_metric,
+        num_classes=num_classes,
+    )
+    return sel, _spectra(eigs), time.perf_counter() - t0
+
+
+def grow(
+    data_root: str | Path,
+    out_dir: str | Path,
+    cfg: GrowConfig,
+    *,
+    task: data.TaskConfig | None = None,
+    frontend: FrontendConfig | None = None,
+    resume: bool = False,
+) -> dict:
+    """Grow a DS-CNN on the dataset at `data_root` into run directory `out_dir`; returns the growth report."""
+    out = Path(out_dir)
+    if out.exists() and any(out.iterdir()) and not resume:
+        raise KwsError(f"--out {out} already holds a run; pass --resume to continue it or choose another folder")
+    task, frontend = task or data.TaskConfig(), frontend or FrontendConfig()
+    ds = data.load_dataset(data_root, task=task, frontend=frontend)
+    num_classes = len(ds.labels)
+    spec = seed_spec(cfg)
+    check_budget(cfg, spec, num_classes)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "grow_config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+
+    train_split = ds.splits["train"]
+    idx = data.stratified_subset(train_split.labels, cfg.split_clips, seed=cfg.seed)
+    feats = data.features(train_split, frontend)[idx]
+    split_labels = train_split.labels[idx]
+    batches = _split_batches(feats, split_labels, splitting.FAST.batch_size)
+    val_feats, val_labels = data.features(ds.splits["validation"], frontend), ds.splits["validation"].labels
+
+    records, model = _load_rounds(out, num_classes) if resume else ([], None)
+    if model is None:  # round 0: train the seed
+        t0 = time.perf_counter()
+        torch.manual_seed(cfg.seed)
+        model = models.DSCNN(spec, num_classes=num_classes)
+        train.fit(model, ds, _phase_config(cfg, cfg.seed_epochs, 0), progress=True)
+        acc = evaluate(model, val_feats, val_labels)["acc"]
+        rec = _round_record(0, model, num_classes, acc, train_s=time.perf_counter() - t0)
+        _write_round(out, 0, model, rec)
+        records.append(rec)
+        _log(f"grow: seed {list(model.spec.unit_widths)} params {rec['params']:,} val {acc:.3f}")
+    else:
+        _log(f"grow: resuming after round {records[-1]['round']} ({records[-1]['params']:,} params)")
+
+    while records[-1].get("stop") is None and len(records) <= cfg.max_rounds:
+        index = len(records)
+        gen = torch.Generator().manual_seed(cfg.seed * 7919 + index)
+        sel, spectra, split_s = _select(cfg, model, batches, num_classes, gen)
+        if not sel.chosen:
+            records[-1]["stop"] = sel.stopped_reason or "no unit can be split within the budget"
+            break
+        loss_before = mean_loss(model, feats, split_labels)
+        model = splitting.split(model, sel.plan, cfg.eps)
+        actual = mean_loss(model, feats, split_labels) - loss_before
+        t0 = time.perf_counter()
+        train.fit(model, ds, _phase_config(cfg, cfg.epochs_per_round, index), progress=True)
+        acc = evaluate(model, val_feats, val_labels)["acc"]
+        rec = _round_record(
+            index,
+            model,
+            num_classes,
+            acc,
+            splits=len(sel.chosen),
+            predicted_dloss=float(sel.predicted_dloss),
+            actual_dloss=float(actual),
+            split_s=split_s,
+            train_s=time.perf_counter() - t0,
+            spectra=spectra,
+            chosen=[c._asdict() for c in sel.chosen],
+            stopped=sel.stopped_reason,
+        )
+        _write_round(out, index, model, rec)
+        records.append(rec)
+        _log(
+            f"grow: round {index}: +{len(sel.chosen)} units -> {list(model.spec.unit_widths)} "
+            f"params {rec['params']:,} val {acc:.3f} (dL predicted {rec['predicted_dloss']:.2e}, "
+            f"actual {actual:.2e})"
+        )
+    return _finish(out, cfg, ds, model, records, num_classes, resume)
+
+
+def _finish(
+    out: Path,
+    cfg: GrowConfig,
+    ds: data.Dataset,
+    grown: models.DSCNN,
+    records: list[dict],
+    num_classes: int,
+    resume: bool,
+) -> dict:
+    """Final stage(s), test accuracy, the run directory (loadable by load_run) and the growth report."""
+    total_epochs = cfg.seed_epochs + cfg.epochs_per_round * (len(records) - 1) + cfg.final_epochs
+    finishes = {"continue", "retrain"} if cfg.compare_retrain else {cfg.finish}
+    test = ds.splits["test"]
+    test_feats = data.features(test, ds.frontend)
+    results = {}
+    for how in sorted(finishes):
+        final_dir = out / ("final" if how == cfg.finish else f"final_{how}")
+        if how == "continue":
+            model = grown
+            epochs, phase = cfg.final_epochs, 10_000
+        else:
+            torch.manual_seed(cfg.seed + 1)
+            model = models.DSCNN(grown.spec, num_classes=num_classes)
+            epochs, phase = total_epochs, 20_000
+        t0 = time.perf_counter()
+        train.fit(model, ds, _phase_config(cfg, epochs, phase), run_dir=final_dir, resume=resume, progress=True)
+        run = checkpoint.load_run(final_dir)
+        ev = evaluate(run.model, test_feats, test.labels)
+        results[how] = dict(run_dir=str(final_dir), epochs=epochs, test_acc=ev["acc"], train_s=time.perf_counter() - t0)
+        _log(f"grow: final ({how}, {epochs} epochs): test {ev['acc']:.3f}")
+    c = cost(grown.spec, num_classes)
+    budget = cfg.budget
+    report = dict(
+        config=cfg.to_dict(),
+        rounds=records,
+        final=results,
+        chosen_finish=cfg.finish,
+        arch=grown.spec.to_dict(),
+        params=c.params_deployed,
+        macs=c.macs,
+        peak_activation_bytes=c.peak_activation_bytes,
+        total_epochs=total_epochs,
+        budget=dict(params=budget.params, macs=budget.macs, ram_bytes=budget.ram_bytes),
+        budget_use={
+            k: (v / lim if lim else None)
+            for k, v, lim in (
+                ("params", c.params_deployed, budget.params),
+                ("macs", c.macs, budget.macs),
+                ("ram_bytes", c.peak_activation_bytes, budget.ram_bytes),
+            )
+        },
+    )
+    checkpoint.atomic_write_json(out / "growth_report.json", report)
+    checkpoint.atomic_write_text(out / "growth_report.md", report_markdown(report))
+    return report
+
+
+def report_markdown(report: dict) -> str:
+    """The growth report as a Markdown table, one row per round."""
+    lines = [
+        "# Growth report",
+        "",
+        f"Final architecture widths {report['arch']['conv1_width']}, {report['arch']['widths']}: "
+        f"{report['params']:,} deployed params, {report['macs']:,} MACs, "
+        f"{report['peak_activation_bytes']:,} B peak activations.",
+        "",
+        "| round | widths | params | MACs | val acc | splits | negative eig. | dL predicted | dL actual |"
+        " split s | train s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in report["rounds"]:
+        neg = sum(s["negative"] for s in r.get("spectra", {}).values())
+        units = sum(s["units"] for s in r.get("spectra", {}).values())
+        lines.append(
+            f"| {r['round']} | {r['widths']} | {r['params']:,} | {r['macs']:,} | {r['val_acc']:.3f} | "
+            f"{r.get('splits', '')} | {f'{neg}/{units}' if units else ''} | "
+            f"{r.get('predicted_dloss', float('nan')):.2e} | {r.get('actual_dloss', float('nan')):.2e} | "
+            f"{r.get('split_s', 0):.1f} | {r.get('train_s', 0):.1f} |"
+        )
+    lines += ["", "| finish | epochs | test acc |", "|---|---|---|"]
+    for how, f in report["final"].items():
+        lines.append(f"| {how} | {f['epochs']} | {f['test_acc']:.4f} |")
+    use = ", ".join(f"{k} {v:.1%}" for k, v in report["budget_use"].items() if v is not None)
+    lines += [
+        "",
+        f"Budget use: {use}.",
+        "",
+        "With ReLU the splitting index uses a softplus surrogate for a'' (SPLITTING.md): the predicted loss"
+        " change is then approximate; with SiLU it is exact to second order.",
+    ]
+    return "\n".join(lines) + "\n"
