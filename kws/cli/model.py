@@ -1,5 +1,164 @@
-"""CLI verbs of this area (placeholder until implemented)."""
+"""`kws train`, `kws eval`, `kws predict`, `kws cost`: thin handlers over kws.train, kws.predict and kws.cost."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
 
 
-def register(sub) -> None:
-    pass
+def register(sub: argparse._SubParsersAction) -> None:
+    _register_cost(sub)
+    _register_train(sub)
+    _register_eval(sub)
+    _register_predict(sub)
+
+
+def _register_cost(sub) -> None:
+    p = sub.add_parser("cost", help="parameters, MACs and peak activation bytes of an architecture")
+    p.add_argument("--arch", required=True, help="preset (ds-cnn-s, ds-cnn-s*0.5, ds-cnn-s@100), spec JSON or file")
+    p.add_argument("--classes", type=int, default=12, help="classifier outputs (default 12)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(handler=_cost)
+
+
+def _register_train(sub) -> None:
+    p = sub.add_parser("train", help="train a DS-CNN into a run directory (torchrun-ready)")
+    p.add_argument("--arch", help="preset or spec JSON (default ds-cnn-s; taken from --out with --resume)")
+    p.add_argument("--data", help="Speech Commands folder (v0.02 layout)")
+    p.add_argument("--out", required=True, help="run directory to write")
+    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--optimizer", choices=("adam", "adamw", "sgd"), default="adam")
+    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--warmup-epochs", type=int, default=0)
+    p.add_argument("--label-smoothing", type=float, default=0.0)
+    p.add_argument("--activation", choices=("relu", "silu"), help="override the spec's activation")
+    p.add_argument("--dropout", type=float, help="dropout before the classifier (overrides the spec)")
+    p.add_argument("--no-augment", action="store_true", help="train on clean cached features (no noise/shift)")
+    p.add_argument("--train-clips", type=int, help="train on a fixed class-balanced subset of N clips (smoke runs)")
+    p.add_argument("--device", help="torch device (default: this process's GPU if any, else cpu)")
+    p.add_argument("--resume", action="store_true", help="continue the interrupted run in --out exactly")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+    p.add_argument("--json", action="store_true", help="print the final metrics as JSON")
+    p.set_defaults(handler=_train)
+
+
+def _register_eval(sub) -> None:
+    p = sub.add_parser("eval", help="top-1, per-class accuracy and confusion matrix of a run or .tflite")
+    p.add_argument("--model", required=True, help="run directory or .tflite file")
+    p.add_argument("--data", help="Speech Commands folder; the split is rebuilt with the run's task")
+    p.add_argument("--split", default="test", choices=("train", "validation", "test"))
+    p.add_argument("--test-set", help="official test-set folder (12 label folders) instead of --data")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_eval)
+
+
+def _register_predict(sub) -> None:
+    p = sub.add_parser("predict", help="label and class probabilities of wav files")
+    p.add_argument("--model", required=True, help="run directory or .tflite file")
+    p.add_argument("files", nargs="+", help="wav files (resampled / cut to the model's clip)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_predict)
+
+
+def _cost(args: argparse.Namespace) -> int:
+    from kws.cost import cost
+    from kws.errors import KwsError
+
+    if args.classes < 1:
+        raise KwsError("--classes must be >= 1")
+    c = cost(args.arch, num_classes=args.classes)
+    if args.json:
+        print(json.dumps(c.to_dict(), indent=2))
+        return 0
+    print(f"{'layer':<14}{'kind':<11}{'output':>14}{'params':>10}{'MACs':>12}{'act bytes':>11}")
+    for layer in c.per_layer:
+        shape = "x".join(str(v) for v in layer.out)
+        print(
+            f"{layer.name:<14}{layer.kind:<11}{shape:>14}{layer.params_deployed:>10,}{layer.macs:>12,}"
+            f"{layer.activation_bytes:>11,}"
+        )
+    print(
+        f"params: {c.params_deployed:,} deployed (BN folded), {c.params_trainable:,} trainable; "
+        f"MACs {c.macs:,}; peak int8 activations {c.peak_activation_bytes:,} B; "
+        f"int8 weights {c.weight_bytes_int8:,} B"
+    )
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from kws.data import AugmentConfig
+    from kws.train import TrainConfig, train_run
+
+    progress = not args.quiet
+    if args.resume:
+        metrics = train_run(args.out, resume=True, progress=progress, device=args.device)
+    else:
+        cfg = TrainConfig(
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            optimizer=args.optimizer,
+            weight_decay=args.weight_decay,
+            warmup_epochs=args.warmup_epochs,
+            label_smoothing=args.label_smoothing,
+            seed=args.seed,
+            augment=None if args.no_augment else AugmentConfig(),
+        )
+        metrics = train_run(
+            args.out,
+            arch=args.arch or "ds-cnn-s",
+            data_root=args.data,
+            cfg=cfg,
+            activation=args.activation,
+            dropout=args.dropout,
+            train_clips=args.train_clips,
+            progress=progress,
+            device=args.device,
+        )
+    if not metrics:  # a non-zero rank under torchrun: rank 0 reports
+        return 0
+    if args.json:
+        print(json.dumps(metrics, indent=2))
+    else:
+        test = metrics.get("test", {})
+        print(
+            f"{args.out}: best epoch {metrics.get('best_epoch')} (validation {metrics.get('best_val_acc', 0):.4f}), "
+            f"test {test.get('acc', float('nan')):.4f} on {test.get('n', 0)} clips, "
+            f"{metrics.get('seconds_per_epoch') or 0:.2f} s/epoch"
+        )
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from kws.predict import evaluate_model
+
+    result = evaluate_model(args.model, data=args.data, split=args.split, test_set=args.test_set)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    labels = result["labels"]
+    print(f"{args.model}: top-1 {result['acc']:.4f} on {result['n']} clips")
+    width = max(len(lab) for lab in labels) + 2
+    print(" " * width + "".join(f"{lab[:6]:>7}" for lab in labels) + "    acc")
+    for lab, row in zip(labels, result["confusion"], strict=True):
+        acc = result["per_class_acc"][lab]
+        print(f"{lab:<{width}}" + "".join(f"{v:>7}" for v in row) + f"  {acc:.3f}")
+    print("(rows: true class, columns: predicted)", file=sys.stderr)
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from kws.predict import predict_files
+
+    results = predict_files(args.model, args.files)
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    for r in results:
+        top = sorted(r["probs"].items(), key=lambda kv: -kv[1])[:3]
+        print(f"{r['file']}: {r['label']}  (" + ", ".join(f"{k} {v:.3f}" for k, v in top) + ")")
+    return 0

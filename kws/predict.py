@@ -1,0 +1,240 @@
+"""Evaluation and prediction: accuracy of a model on features, of a run directory or a .tflite on a dataset, and
+labels + probabilities for wav files.
+
+`evaluate()` is the one accuracy routine (training validation, growing, `kws eval` all call it), so every number
+the project reports is computed the same way: top-1 over the argmax of the logits, per-class accuracy
+(recall) and confusion[true][predicted].
+
+A model path is a run directory (torch, through the frontend and labels the run remembers) or a .tflite file
+(kws.export.TFLiteModel, which reads the labels and frontend saved beside it). Both answer `predict(features)`
+with class probabilities, so evaluation and prediction do not care which one they hold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from kws.errors import KwsError
+from kws.frontend import FrontendConfig, compute_mfcc
+
+
+def as_tensor(x: np.ndarray | torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+    t = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(x))
+    return t if dtype is None else t.to(dtype)
+
+
+def confusion_summary(confusion: torch.Tensor) -> dict:
+    """acc, n, per_class_acc (None for a class without examples) and the confusion matrix as lists."""
+    n = int(confusion.sum())
+    support = confusion.sum(1)
+    per_class = [float(confusion[c, c]) / int(support[c]) if support[c] else None for c in range(len(confusion))]
+    return dict(
+        acc=float(confusion.diag().sum()) / max(n, 1), n=n, per_class_acc=per_class, confusion=confusion.tolist()
+    )
+
+
+def evaluate(
+    model: torch.nn.Module,
+    features: np.ndarray | torch.Tensor,
+    labels: np.ndarray | torch.Tensor,
+    batch_size: int = 512,
+    label_smoothing: float = 0.0,
+) -> dict:
+    """Top-1 accuracy, mean cross-entropy, per-class accuracy and confusion[true][predicted], in eval mode.
+
+    The model's train/eval mode is restored afterwards (growing evaluates between training phases).
+    """
+    model = getattr(model, "module", model)  # DistributedDataParallel
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    x, y = as_tensor(features, torch.float32), as_tensor(labels, torch.int64)
+    k = model.num_classes
+    confusion = torch.zeros(k, k, dtype=torch.int64)
+    loss_sum = 0.0
+    with torch.no_grad():
+        for i in range(0, len(x), batch_size):
+            logits = model(x[i : i + batch_size].to(device)).float().cpu()
+            yb = y[i : i + batch_size]
+            loss_sum += F.cross_entropy(logits, yb, reduction="sum", label_smoothing=label_smoothing).item()
+            confusion += torch.bincount(yb * k + logits.argmax(1), minlength=k * k).reshape(k, k)
+    model.train(was_training)
+    out = confusion_summary(confusion)
+    out["loss"] = loss_sum / max(out["n"], 1)
+    return out
+
+
+def mean_loss(
+    model: torch.nn.Module,
+    features: np.ndarray | torch.Tensor,
+    labels: np.ndarray | torch.Tensor,
+    batch_size: int = 512,
+) -> float:
+    """Mean cross-entropy of `model` in eval mode over fixed features: the training loss L whose change growing
+    measures across a split (Liu et al. 2019, eq. 2)."""
+    return evaluate(model, features, labels, batch_size=batch_size)["loss"]
+
+
+@dataclass
+class TorchPredictor:
+    """A run directory's model behind the same predict(features) -> probabilities interface as TFLiteModel."""
+
+    model: torch.nn.Module
+    labels: list[str]
+    frontend: FrontendConfig
+    task: Any = None
+    data_root: str | None = None
+
+    @property
+    def input_shape(self) -> tuple[int, int]:
+        return tuple(self.model.spec.input_shape)
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return torch.softmax(self.model(as_tensor(features, torch.float32)), dim=-1).numpy()
+
+
+def load_predictor(path: str | Path) -> Any:
+    """A run directory -> TorchPredictor; a .tflite file -> kws.export.TFLiteModel. KwsError otherwise."""
+    from kws.checkpoint import load_run
+
+    path = Path(path)
+    if path.is_dir():
+        run = load_run(path)
+        return TorchPredictor(
+            model=run.model, labels=run.labels, frontend=run.frontend, task=run.task, data_root=run.data_root
+        )
+    if path.suffix == ".tflite":
+        if not path.is_file():
+            raise KwsError(f"--model {path} does not exist")
+        from kws.export import TFLiteModel
+
+        try:
+            return TFLiteModel(path)
+        except KwsError:
+            raise
+        except Exception as e:  # the interpreter's own errors on a corrupt flatbuffer
+            raise KwsError(f"--model {path} is not a readable TFLite model ({_first_line(e)})") from None
+    raise KwsError(f"--model {path}: give a run directory (from `kws train`) or a .tflite file (from `kws export`)")
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return (text.splitlines()[0] if text else type(e).__name__)[:160]
+
+
+def predict_features(predictor: Any, features: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Class probabilities (N, C); KwsError when the model's input or output shape does not fit."""
+    expected = tuple(predictor.frontend.feature_shape)
+    if tuple(features.shape[1:]) != expected:
+        raise KwsError(
+            f"--model expects features {getattr(predictor, 'input_shape', expected)} but its frontend "
+            f"gives {tuple(features.shape[1:])}"
+        )
+    try:
+        probs = [
+            np.asarray(predictor.predict(features[i : i + batch_size])) for i in range(0, len(features), batch_size)
+        ]
+    except KwsError:
+        raise
+    except (RuntimeError, ValueError) as e:
+        raise KwsError(f"--model cannot run on {expected} features ({_first_line(e)})") from None
+    probs = np.concatenate(probs) if probs else np.zeros((0, len(predictor.labels)), np.float32)
+    if probs.shape[1:] != (len(predictor.labels),):
+        raise KwsError(f"--model outputs {probs.shape[1:]} scores but names {len(predictor.labels)} labels")
+    return probs
+
+
+def _eval_dataset(predictor: Any, data: str | Path | None, split: str, test_set: str | Path | None):
+    from kws.data import TaskConfig, load_dataset, load_test_set
+
+    if (data is None) == (test_set is None):
+        raise KwsError("kws eval: give exactly one of --data DIR (with --split) or --test-set DIR")
+    if test_set is not None:
+        return load_test_set(test_set, frontend=predictor.frontend, labels=predictor.labels).splits["test"]
+    task = getattr(predictor, "task", None)
+    if task is None:
+        if predictor.labels[:2] != ["_silence_", "_unknown_"]:
+            raise KwsError(f"--model labels {predictor.labels[:3]}... are not a Speech Commands task; use --test-set")
+        task = TaskConfig(words=tuple(predictor.labels[2:]))
+    elif task.labels != predictor.labels:
+        raise KwsError(f"--model: labels.json {predictor.labels} disagree with the task in run.json {task.labels}")
+    if split not in ("train", "validation", "test"):
+        raise KwsError(f"--split {split!r}: choose train, validation or test")
+    return load_dataset(data, task=task, frontend=predictor.frontend, splits=(split,), progress=False).splits[split]
+
+
+def evaluate_model(
+    model_path: str | Path, data: str | Path | None = None, split: str = "test", test_set: str | Path | None = None
+) -> dict:
+    """`kws eval`: accuracy of a run directory or .tflite on a dataset split or the official test-set folder.
+
+    Returns acc, n, per_class_acc (label -> accuracy), confusion[true][predicted] and labels. KwsError when a
+    class of the model has no clip in the data (accuracy over a partial task would mislead).
+    """
+    from kws.data import features
+
+    predictor = load_predictor(model_path)
+    clips = _eval_dataset(predictor, data, split, test_set)
+    k = len(predictor.labels)
+    counts = np.bincount(clips.labels, minlength=k)
+    missing = [predictor.labels[c] for c in range(k) if counts[c] == 0]
+    if missing:
+        source = test_set if test_set is not None else f"{data} (split {split})"
+        raise KwsError(
+            f"{source} has no clips of class(es) {missing}; evaluate on data that covers all {k} labels of the model"
+        )
+    probs = predict_features(predictor, features(clips, predictor.frontend))
+    pred = torch.from_numpy(probs.argmax(1))
+    confusion = torch.bincount(torch.from_numpy(clips.labels) * k + pred, minlength=k * k).reshape(k, k)
+    out = confusion_summary(confusion)
+    out["per_class_acc"] = dict(zip(predictor.labels, out["per_class_acc"], strict=True))
+    out.update(labels=list(predictor.labels), model=str(model_path))
+    return out
+
+
+def predict_files(model_path: str | Path, files: list[str | Path]) -> list[dict]:
+    """`kws predict`: for each wav file, the top label and every label's probability (through the model's own
+    frontend: rate, clip length, MFCC settings)."""
+    from kws.audio import read_clip
+
+    predictor = load_predictor(model_path)
+    fe = predictor.frontend
+    if not files:
+        raise KwsError("kws predict: give at least one wav file")
+    waves = []
+    for f in files:
+        if not Path(f).is_file():
+            raise KwsError(f"{f} does not exist")
+        try:
+            waves.append(read_clip(f, fe.sample_rate_hz, fe.clip_samples)[0])
+        except KwsError as e:
+            raise KwsError(f"{f}: {e}") from None
+    probs = predict_features(predictor, compute_mfcc(np.stack(waves), fe))
+    return [
+        dict(
+            file=str(f),
+            label=predictor.labels[int(p.argmax())],
+            probs={lab: float(v) for lab, v in zip(predictor.labels, p, strict=True)},
+        )
+        for f, p in zip(files, probs, strict=True)
+    ]
+
+
+__all__ = [
+    "TorchPredictor",
+    "as_tensor",
+    "confusion_summary",
+    "evaluate",
+    "evaluate_model",
+    "load_predictor",
+    "mean_loss",
+    "predict_features",
+    "predict_files",
+]

@@ -1,0 +1,481 @@
+"""Training: train_one_epoch / evaluate / fit, reused by `kws train` (kws.cli.model) and by growing (kws.grow).
+
+Recipe (Hello Edge, FIELD_FACTS.md): Adam 1e-3 with a cosine schedule stepped per batch, batch 64, background
+noise + time shift recomputed on every batch by the data Augmenter, validation each epoch, best-by-validation and
+last checkpoints. fit() trains an EXISTING model (possibly just grown) for cfg.epochs with a fresh optimizer and a
+restarted schedule, so growing can call it once per round.
+
+Exact resume: the end-of-epoch checkpoint (last.pt) holds the model, optimizer, scheduler, the shuffle generator
+(identical on every rank), each rank's augmentation generator and global torch RNG (dropout), the epoch, the best
+validation accuracy and the history. Restoring them replays the remaining epochs bit for bit on the same device.
+
+Scale-out: under `torchrun --nproc-per-node N` the model is wrapped in DistributedDataParallel (gloo on CPU, nccl
+on GPU); every rank draws the same permutation per epoch and takes the clips order[rank::N] (each clip once per
+epoch across ranks), cut into the same number of batches on every rank so the gradient all-reduces line up.
+Only rank 0 writes files or prints.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from kws import checkpoint
+from kws.data import AugmentConfig, Augmenter, Dataset, features
+from kws.errors import KwsError
+from kws.predict import as_tensor, evaluate, mean_loss
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("cosine", "constant")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    """Optimisation hyper-parameters of one training phase. augment=None trains on clean cached features."""
+
+    epochs: int = 40
+    batch_size: int = 64
+    lr: float = 1e-3
+    optimizer: str = "adam"  # adam | adamw | sgd (momentum 0.9, Nesterov)
+    weight_decay: float = 0.0
+    schedule: str = "cosine"  # cosine (per batch, to 0 at the last step) | constant
+    warmup_epochs: int = 0  # linear warm-up before the cosine
+    label_smoothing: float = 0.0
+    seed: int = 0
+    augment: AugmentConfig | None = AugmentConfig()
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.epochs < 0 or self.batch_size < 1:
+            problems.append("--epochs must be >= 0 and --batch-size >= 1")
+        if not self.lr > 0:
+            problems.append("--lr must be > 0")
+        if self.optimizer not in OPTIMIZERS:
+            problems.append(f"--optimizer {self.optimizer!r} is not one of {', '.join(OPTIMIZERS)}")
+        if self.schedule not in SCHEDULES:
+            problems.append(f"schedule {self.schedule!r} is not one of {', '.join(SCHEDULES)}")
+        if not 0 <= self.label_smoothing < 1:
+            problems.append("--label-smoothing must be in [0, 1)")
+        if self.warmup_epochs < 0 or (self.epochs and self.warmup_epochs >= self.epochs):
+            problems.append("warmup_epochs must be >= 0 and below --epochs")
+        if problems:
+            raise KwsError("train config: " + "; ".join(problems))
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["augment"] = None if self.augment is None else asdict(self.augment)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise KwsError(f"train config: unknown field(s) {unknown}; expected a subset of {sorted(known)}")
+        kw = dict(d)
+        if kw.get("augment") is not None:
+            kw["augment"] = AugmentConfig.from_dict(kw["augment"])
+        return cls(**kw)
+
+
+def dist_info() -> tuple[int, int]:
+    """(rank, world size): (0, 1) unless a process group is initialized."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def init_distributed() -> tuple[int, int]:
+    """Join the process group torchrun describes (WORLD_SIZE > 1): nccl on GPU, gloo on CPU. Returns dist_info()."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        if backend == "nccl":
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group(backend=backend)
+    return dist_info()
+
+
+def select_device(device: str | None = None) -> torch.device:
+    """`device` when given; else this process's GPU (LOCAL_RANK under torchrun) when present, else the CPU."""
+    if device:
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return torch.device("cpu")
+
+
+def shard_batches(order: np.ndarray, batch_size: int, rank: int = 0, world_size: int = 1) -> list[np.ndarray]:
+    """This rank's batches of one epoch, given the epoch's permutation `order` (the same on every rank).
+
+    One process: consecutive slices of batch_size. N processes: clips order[rank::N] split into
+    ceil(ceil(len/N) / batch_size) near-equal batches, the same count on every rank (DDP all-reduces per step).
+    """
+    if world_size == 1:
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    num_batches = max(1, math.ceil(math.ceil(len(order) / world_size) / batch_size))
+    if len(order) // world_size < num_batches:
+        raise KwsError(f"{len(order)} training clips are too few for {world_size} processes")
+    return np.array_split(order[rank::world_size], num_batches)
+
+
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    params = model.parameters()
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay)
+
+
+def lr_factor(step: int, total_steps: int, warmup_steps: int, schedule: str) -> float:
+    """Multiplier of the base lr before optimizer step `step` (0-based): linear warm-up, then half a cosine period
+    0.5 (1 + cos(pi t / T)) over the remaining steps (Loshchilov & Hutter 2017, SGDR without restarts)."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    if schedule == "constant":
+        return 1.0
+    t, span = step - warmup_steps, max(1, total_steps - warmup_steps)
+    return 0.5 * (1.0 + math.cos(math.pi * min(t, span) / span))
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int):
+    total, warmup = cfg.epochs * steps_per_epoch, cfg.warmup_epochs * steps_per_epoch
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total, warmup, cfg.schedule))
+
+
+def train_one_epoch(
+    model: torch.nn.Module,
+    inputs: torch.Tensor,
+    labels: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    cfg: TrainConfig,
+    generator: torch.Generator,
+    *,
+    augmenter: Augmenter | None = None,
+    augment_generator: torch.Generator | None = None,
+    desc: str = "train",
+    progress: bool = True,
+) -> dict:
+    """One pass over the training clips; the scheduler steps per batch.
+
+    inputs: waveforms (N, samples) when `augmenter` is given (features recomputed per batch), else features
+    (N, frames, coeffs). `generator` draws the epoch's permutation and must be in the same state on every rank;
+    `augment_generator` (default: `generator`) drives the augmentation. Returns loss and acc over all ranks' clips.
+    """
+    rank, world = dist_info()
+    device = next(model.parameters()).device
+    order = torch.randperm(len(inputs), generator=generator).numpy()
+    batches = shard_batches(order, cfg.batch_size, rank, world)
+    aug_gen = augment_generator if augment_generator is not None else generator
+    model.train()
+    totals = torch.zeros(3, dtype=torch.float64)  # loss sum, correct, clips
+    bar = tqdm(batches, desc=desc, leave=False, file=sys.stderr, disable=not progress or rank != 0, unit="batch")
+    with bar:
+        for idx in bar:
+            index = torch.from_numpy(idx)
+            x, y = inputs[index].to(device), labels[index].to(device)
+            if augmenter is not None:  # on the model's device; the draws come from the CPU generator
+                x = augmenter(x, aug_gen)
+            logits = model(x)
+            loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            totals += torch.tensor(
+                [loss.item() * len(y), (logits.argmax(1) == y).sum().item(), len(y)], dtype=torch.float64
+            )
+            bar.set_postfix(loss=f"{totals[0] / totals[2]:.3f}", acc=f"{totals[1] / totals[2]:.3f}")
+    if world > 1:
+        dist.all_reduce(totals)
+        _average_buffers(model)
+    return dict(loss=float(totals[0] / totals[2]), acc=float(totals[1] / totals[2]), clips=int(totals[2]))
+
+
+def _average_buffers(model: torch.nn.Module) -> None:
+    """Average BatchNorm running statistics over ranks: DDP syncs them only at the start of a forward, so after the
+    last step of an epoch every rank holds its own; averaging leaves identical models that every rank validates."""
+    world = dist.get_world_size()
+    for buf in getattr(model, "module", model).buffers():
+        if buf.is_floating_point():
+            dist.all_reduce(buf)
+            buf /= world
+
+
+def _seed_generators(cfg: TrainConfig, rank: int) -> tuple[torch.Generator, torch.Generator]:
+    """Shuffle generator (the same seed on every rank) and this rank's augmentation generator; seeds dropout too."""
+    torch.manual_seed(cfg.seed * 7919 + rank)
+    shuffle = torch.Generator().manual_seed(cfg.seed)
+    augment = torch.Generator().manual_seed(cfg.seed * 7919 + 104_729 * (rank + 1))
+    return shuffle, augment
+
+
+def _summary_line(rec: dict, epochs: int) -> str:
+    val = f"  val loss {rec['val_loss']:.3f} acc {rec['val_acc']:.3f}" if "val_acc" in rec else ""
+    return (
+        f"epoch {rec['epoch']}/{epochs}  train loss {rec['train_loss']:.3f} acc {rec['train_acc']:.3f}{val}"
+        f"  lr {rec['lr']:.2e}  {rec['seconds']:.1f}s"
+    )
+
+
+@dataclass
+class _Session:
+    """The live objects of one fit() call; `live` is what last.pt saves and restores."""
+
+    model: torch.nn.Module
+    net: torch.nn.Module  # the model, wrapped in DistributedDataParallel under torchrun
+    cfg: TrainConfig
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    shuffle: torch.Generator
+    augment: torch.Generator
+    inputs: torch.Tensor
+    labels: torch.Tensor
+    augmenter: Augmenter | None
+
+    @property
+    def live(self) -> dict:
+        return dict(
+            model=self.model,
+            optimizer=self.optimizer,
+            scheduler=self.scheduler,
+            train_config=self.cfg.to_dict(),
+            shuffle=self.shuffle,
+            augment=self.augment,
+        )
+
+
+def _session(model: torch.nn.Module, dataset: Dataset, cfg: TrainConfig, dev: torch.device) -> _Session:
+    rank, world = dist_info()
+    model.to(dev)
+    shuffle, augment = _seed_generators(cfg, rank)
+    split = dataset.splits["train"]
+    if cfg.augment is None:
+        inputs, augmenter = as_tensor(features(split, dataset.frontend)), None
+    else:
+        inputs, augmenter = as_tensor(split.waveforms), Augmenter(cfg.augment, dataset.noise, dataset.frontend)
+    optimizer = make_optimizer(model, cfg)
+    steps = len(shard_batches(np.arange(len(split.labels)), cfg.batch_size, rank, world))
+    net = model
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
+    return _Session(
+        model=model,
+        net=net,
+        cfg=cfg,
+        optimizer=optimizer,
+        scheduler=make_scheduler(optimizer, cfg, steps),
+        shuffle=shuffle,
+        augment=augment,
+        inputs=inputs,
+        labels=as_tensor(split.labels, torch.int64),
+        augmenter=augmenter,
+    )
+
+
+def _epoch(s: _Session, epoch: int, val, val_x: np.ndarray | None, progress: bool) -> dict:
+    """Train one epoch and validate; the history record (epoch is 0-based here, 1-based in the record)."""
+    t0, lr = time.perf_counter(), s.optimizer.param_groups[0]["lr"]
+    stats = train_one_epoch(
+        s.net,
+        s.inputs,
+        s.labels,
+        s.optimizer,
+        s.scheduler,
+        s.cfg,
+        s.shuffle,
+        augmenter=s.augmenter,
+        augment_generator=s.augment,
+        desc=f"epoch {epoch + 1}/{s.cfg.epochs}",
+        progress=progress,
+    )
+    rec = dict(epoch=epoch + 1, train_loss=stats["loss"], train_acc=stats["acc"], clips=stats["clips"], lr=lr)
+    if val_x is not None:
+        ev = evaluate(s.model, val_x, val.labels)
+        rec.update(val_loss=ev["loss"], val_acc=ev["acc"])
+    rec["seconds"] = time.perf_counter() - t0
+    return rec
+
+
+def fit(
+    model: torch.nn.Module,
+    dataset: Dataset,
+    cfg: TrainConfig,
+    run_dir: str | Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    epoch_offset: int = 0,
+    device: str | None = None,
+    keep: str = "best",
+    extra: dict | None = None,
+) -> list[dict]:
+    """Train `model` (fresh or just grown) for cfg.epochs with a fresh optimizer and a restarted schedule.
+
+    Validates on dataset.splits["validation"] after every epoch (if present; else selects by training accuracy).
+    With run_dir, writes a complete run directory (configs, model.pt = best, last.pt, metrics.json, tb/) after
+    every epoch, and resume=True continues from its last.pt. keep="best" leaves the best weights in `model` at the
+    end, keep="last" the final ones. `extra` goes to run.json. Returns the per-epoch history, epoch numbers
+    shifted by epoch_offset (growing's global epoch axis).
+    """
+    if keep not in ("best", "last"):
+        raise KwsError(f"fit: keep={keep!r} must be 'best' or 'last'")
+    rank, _ = dist_info()
+    run_dir = Path(run_dir) if run_dir is not None else None
+    s = _session(model, dataset, cfg, select_device(device))
+    val = dataset.splits.get("validation")
+    val_x = features(val, dataset.frontend) if val is not None and len(val.labels) else None
+    state = checkpoint.ResumeState()
+    if resume and run_dir is not None and (run_dir / checkpoint.LAST_FILE).is_file():
+        state = checkpoint.restore_epoch(run_dir, **s.live)
+    if run_dir is not None and rank == 0:
+        checkpoint.save_run(
+            run_dir,
+            model,
+            dataset.frontend,
+            dataset.labels,
+            cfg,
+            extra=_run_meta(dataset, extra),
+            weights=state.best_weights is None,
+        )
+    writer = checkpoint.ScalarLog(run_dir) if run_dir is not None and rank == 0 else None
+    try:
+        for epoch in range(state.start_epoch, cfg.epochs):
+            rec = _epoch(s, epoch, val, val_x, progress)
+            rec["epoch"] += epoch_offset
+            state.history.append(rec)
+            improved = rec.get("val_acc", rec["train_acc"]) > state.best_acc
+            if improved:
+                state.best_acc = rec.get("val_acc", rec["train_acc"])
+                state.best_epoch, state.best_weights = rec["epoch"], checkpoint.cpu_state_dict(model)
+            if run_dir is not None:
+                checkpoint.write_epoch(run_dir, **s.live, state=state, epoch=epoch + 1, improved=improved)
+            if rank == 0:
+                _log_epoch(writer, rec, cfg.epochs + epoch_offset, progress)
+    finally:
+        if writer is not None:
+            writer.close()
+    if keep == "best" and state.best_weights is not None:
+        model.load_state_dict(state.best_weights)
+    return state.history
+
+
+def _run_meta(dataset: Dataset, extra: dict | None) -> dict:
+    meta = dict(data_root=str(dataset.root) if dataset.root is not None else None, task=dataset.task)
+    meta.update(extra or {})
+    return meta
+
+
+def _log_epoch(writer: checkpoint.ScalarLog | None, rec: dict, epochs: int, progress: bool) -> None:
+    if writer is not None:
+        keys = ("train_loss", "train_acc", "val_loss", "val_acc", "lr")
+        writer.add_scalars(rec["epoch"], {k.replace("_", "/", 1): rec[k] for k in keys if k in rec})
+    if progress:
+        print(_summary_line(rec, epochs), file=sys.stderr, flush=True)
+
+
+def limit_train(dataset: Dataset, clips: int, seed: int = 0) -> Dataset:
+    """The dataset with its training split cut to a fixed class-balanced subset of `clips` (smoke tests)."""
+    from kws.data import stratified_subset
+
+    train = dataset.splits["train"]
+    idx = np.sort(stratified_subset(train.labels, clips, seed=seed))
+    small = replace(
+        train, waveforms=train.waveforms[idx], labels=train.labels[idx], paths=[train.paths[i] for i in idx]
+    )
+    return replace(dataset, splits={**dataset.splits, "train": small})
+
+
+def train_run(
+    run_dir: str | Path,
+    *,
+    arch: Any = None,
+    data_root: str | Path | None = None,
+    cfg: TrainConfig | None = None,
+    task: Any = None,
+    frontend: Any = None,
+    activation: str | None = None,
+    dropout: float | None = None,
+    train_clips: int | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    device: str | None = None,
+) -> dict:
+    """The `kws train` job: load the data, build the model, fit, then test the best weights. Returns metrics.
+
+    With resume=True every setting comes from run_dir (arch.json, train_config.json, frontend.json, run.json) and
+    training continues from last.pt; the other arguments must then be left out.
+    """
+    from kws.data import TaskConfig, load_dataset
+    from kws.frontend import FrontendConfig
+    from kws.models import create
+
+    run_dir = Path(run_dir)
+    if resume:
+        spec, _ = checkpoint.load_arch(run_dir)
+        meta = checkpoint.read_json(run_dir / checkpoint.RUN_FILE)
+        cfg = TrainConfig.from_dict(checkpoint.read_json(run_dir / checkpoint.TRAIN_CONFIG_FILE))
+        frontend = FrontendConfig.from_dict(checkpoint.read_json(run_dir / checkpoint.FRONTEND_FILE))
+        task, data_root = TaskConfig.from_dict(meta["task"]), meta["data_root"]
+        train_clips, arch, activation, dropout = meta.get("train_clips"), spec, None, None
+    elif (run_dir / checkpoint.LAST_FILE).is_file():
+        raise KwsError(f"--out {run_dir} already holds a run; add --resume to continue it or choose a new --out")
+    if arch is None or data_root is None:
+        raise KwsError("kws train needs --arch and --data (or --resume on an existing --out)")
+    cfg, task, frontend = cfg or TrainConfig(), task or TaskConfig(), frontend or FrontendConfig()
+    rank, _ = init_distributed()
+    dataset = load_dataset(data_root, task=task, frontend=frontend, progress=progress and rank == 0)
+    if train_clips:
+        dataset = limit_train(dataset, train_clips, seed=cfg.seed)
+    torch.manual_seed(cfg.seed)  # the same initial weights on every rank (DDP also broadcasts rank 0's)
+    model = create(arch, num_classes=len(dataset.labels), activation=activation, dropout=dropout)
+    history = fit(
+        model,
+        dataset,
+        cfg,
+        run_dir=run_dir,
+        resume=resume,
+        progress=progress,
+        device=device,
+        extra=dict(train_clips=train_clips),
+    )
+    if rank != 0:
+        return {}
+    metrics = checkpoint.read_metrics(run_dir)
+    metrics["seconds_per_epoch"] = float(np.mean([h["seconds"] for h in history])) if history else None
+    test = dataset.splits.get("test")
+    if test is not None and len(test):
+        ev = evaluate(model, features(test, dataset.frontend), test.labels)  # fit left the best weights in model
+        per_class = dict(zip(dataset.labels, ev["per_class_acc"], strict=True))
+        metrics["test"] = dict(acc=ev["acc"], loss=ev["loss"], n=ev["n"], per_class_acc=per_class)
+    checkpoint.atomic_write_json(run_dir / checkpoint.METRICS_FILE, metrics)
+    return metrics
+
+
+__all__ = [
+    "TrainConfig",
+    "dist_info",
+    "evaluate",
+    "fit",
+    "init_distributed",
+    "limit_train",
+    "lr_factor",
+    "make_optimizer",
+    "make_scheduler",
+    "mean_loss",
+    "select_device",
+    "shard_batches",
+    "train_one_epoch",
+    "train_run",
+]
