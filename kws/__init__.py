@@ -21,6 +21,7 @@ Module map (one noun per module) and the dependency rule: imports point DOWN thi
     export       Keras rebuild, int8/float TFLite, ONNX, TFLM arena, C arrays, targets, footprint report
     stream       streaming frontend + posterior-smoothing recognizer over long recordings
     report       the growth report (HTML + PNG)
+    demo         the pipeline end to end on offline data (`make demo`)
     cli          argparse front end (`kws <verb>`); imports everything above, nothing imports it
 """
 

@@ -48,6 +48,7 @@ class GrowConfig:
     seed_epochs: int = 6
     epochs_per_round: int = 1
     final_epochs: int = 31
+    total_epochs: int | None = None  # when set, final_epochs = total - seed - rounds (equal-epoch comparisons)
     max_rounds: int = 12
     growth_per_round: float = 0.5  # cap per round, as a fraction of the current cost
     max_width: int | None = 512
@@ -282,7 +283,10 @@ def _finish(
     resume: bool,
 ) -> dict:
     """Final stage(s), test accuracy, the run directory (loadable by load_run) and the growth report."""
-    total_epochs = cfg.seed_epochs + cfg.epochs_per_round * (len(records) - 1) + cfg.final_epochs
+    growth_epochs = cfg.seed_epochs + cfg.epochs_per_round * (len(records) - 1)
+    if cfg.total_epochs is not None:
+        cfg = replace(cfg, final_epochs=max(cfg.total_epochs - growth_epochs, 1))
+    total_epochs = growth_epochs + cfg.final_epochs
     finishes = {"continue", "retrain"} if cfg.compare_retrain else {cfg.finish}
     test = ds.splits["test"]
     test_feats = data.features(test, ds.frontend)

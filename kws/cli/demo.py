@@ -1,5 +1,24 @@
-"""CLI verbs of this area (placeholder until implemented)."""
+"""`kws demo`: the pipeline end to end on offline data (what `make demo` runs)."""
+
+from __future__ import annotations
 
 
 def register(sub) -> None:
-    pass
+    p = sub.add_parser("demo", help="synthesize data, grow, export for cortex-m4 and write the report")
+    p.add_argument("--out", default="demo_out", help="output folder (re-running resumes finished steps)")
+    p.add_argument("--budget-kparams", type=float, default=12.0)
+    p.add_argument("--per-word", type=int, default=60, help="synthetic clips per word")
+    p.add_argument("--target", default="cortex-m4")
+    p.set_defaults(handler=_demo)
+
+
+def _demo(args) -> int:
+    from kws.demo import run_demo
+
+    where = run_demo(args.out, budget_kparams=args.budget_kparams, per_word=args.per_word, target=args.target)
+    print(f"demo finished in {where['minutes']:.1f} min")
+    for key in ("dataset", "model", "export", "report"):
+        print(f"  {key:8s} {where[key]}")
+    print(f"  params {where['params']:,}  MACs {where['macs']:,}  flash {where['flash_bytes']:,} B  "
+          f"RAM {where['ram_bytes']:,} B")
+    return 0

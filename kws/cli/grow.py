@@ -22,6 +22,7 @@ def register(sub) -> None:
     p.add_argument("--seed-epochs", type=int)
     p.add_argument("--epochs-per-round", type=int)
     p.add_argument("--final-epochs", type=int)
+    p.add_argument("--total-epochs", type=int, help="fix the total epochs: the final stage gets what growth left")
     p.add_argument("--max-rounds", type=int)
     p.add_argument("--growth-per-round", type=float,
                    help="cap on growth per round, fraction of the current cost")
@@ -47,7 +48,7 @@ def _grow(args) -> int:
     from kws.report import write_report
 
     names = ("seed_arch", "activation", "budget_kparams", "budget_mmacs", "budget_ram_kb", "seed_epochs",
-             "epochs_per_round", "final_epochs", "max_rounds", "growth_per_round", "max_width", "eps", "tau",
+             "epochs_per_round", "final_epochs", "total_epochs", "max_rounds", "growth_per_round", "max_width", "eps", "tau",
              "cost_metric", "selector", "split_clips", "seed")
     given = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     if args.seed_width is not None:

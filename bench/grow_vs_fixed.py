@@ -1,0 +1,227 @@
+"""Does growing beat hand-sizing? Arms at equal budget and equal total epochs, several seeds, printed as JSON.
+
+Arms (issue "Evidence"):
+  grown     grown by splitting, exact S = S_own + S_dw, finished by continuing the grown network
+  retrain   the same final architecture trained from scratch for the same total epochs
+  uniform   the seed's geometry at one uniform width, the largest whose deployed params fit the grown model's
+  own       growth ranked by S_own only (the authors' public code)
+  random    the same growth schedule, random units and random directions
+Equal compute is reported too: training MACs (3 x forward MACs per clip per epoch, summed over phases with the
+architecture of each phase) plus the splitting passes (split clips x 3 x forward MACs, plus the S accumulation
+2 * rows * C * D^2 per layer, rows = clips x positions / position_stride, doubled for S_dw).
+
+Each finished run is stored as JSON under --out and skipped when the script is re-run (resumable); the summary
+(mean, std per arm and budget, test and validation accuracy) goes to stdout and --out/summary.json, and a plot to
+--out/grow_vs_fixed.png. Choose recipes on the validation accuracy only; the test column is reported as it comes.
+
+    .venv/bin/python bench/grow_vs_fixed.py --budgets 22.6 --seeds 0 1 2 --total-epochs 40
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from kws import data, models, train
+from kws.cost import cost
+from kws.grow import GrowConfig, grow
+from kws.predict import evaluate
+
+ARMS = ("grown", "retrain", "uniform", "own", "random")
+
+
+def uniform_width(seed_arch: str, params: int, num_classes: int = 12) -> int:
+    """The largest uniform width of the seed geometry whose deployed parameters do not exceed `params`."""
+    base = models.resolve_arch(seed_arch)
+    w = 1
+    while cost(base.uniform(w + 1), num_classes).params_deployed <= params:
+        w += 1
+    return w
+
+
+def training_macs(rounds: list[dict], final_epochs: int, n_train: int, split: dict | None) -> int:
+    """Forward+backward MACs of training (3x forward) over every phase, plus the splitting passes."""
+    total = 0
+    epochs = [rounds[0]["train_epochs"]] + [r["train_epochs"] for r in rounds[1:]]
+    for r, e in zip(rounds, epochs):
+        total += 3 * r["macs"] * n_train * e
+    total += 3 * rounds[-1]["macs"] * n_train * final_epochs
+    if split:
+        for r in rounds[:-1]:  # the pass that ended each round was computed on that round's network
+            spec = models.ArchSpec.from_dict(r["arch"])
+            total += 3 * r["macs"] * split["clips"]
+            for g in spec.geometry():
+                if g["kind"] in ("conv", "pointwise"):
+                    rows = split["clips"] * g["out"][0] * g["out"][1] / split["position_stride"]
+                    d = g["inp"][2] * g["kernel"][0] * g["kernel"][1]
+                    total += int(2 * 2 * rows * g["out"][2] * d * d)
+    return int(total)
+
+
+def run_grow(arm: str, root: Path, out: Path, cfg: GrowConfig) -> dict:
+    selector = {"grown": "exact", "own": "own", "random": "random"}[arm]
+    c = replace(cfg, selector=selector, compare_retrain=(arm == "grown"))
+    rep = grow(root, out, c, resume=out.exists())
+    rounds = []
+    for r in rep["rounds"]:
+        spec = models.ArchSpec.from_dict(json.loads((out / "rounds" / f"round_{r['round']:03d}" / "arch.json")
+                                                    .read_text()))
+        rounds.append(dict(r, arch=spec.to_dict(),
+                           train_epochs=c.seed_epochs if r["round"] == 0 else c.epochs_per_round))
+    return dict(report=rep, rounds=rounds)
+
+
+def run_uniform(root: Path, out: Path, cfg: GrowConfig, params: int, epochs: int) -> dict:
+    ds = data.load_dataset(root, progress=False)
+    width = uniform_width(cfg.seed_arch, params, len(ds.labels))
+    spec = replace(models.resolve_arch(cfg.seed_arch).uniform(width), activation=cfg.activation)
+    torch.manual_seed(cfg.seed + 1)
+    model = models.DSCNN(spec, num_classes=len(ds.labels))
+    t0 = time.perf_counter()
+    train.fit(model, ds, replace(cfg.train, epochs=epochs, seed=cfg.seed * 1009 + 20_000), run_dir=out, resume=True)
+    test = ds.splits["test"]
+    val = ds.splits["validation"]
+    c = cost(spec, len(ds.labels))
+    return dict(width=width, params=c.params_deployed, macs=c.macs, epochs=epochs,
+                test_acc=evaluate(model, data.features(test, ds.frontend), test.labels)["acc"],
+                val_acc=evaluate(model, data.features(val, ds.frontend), val.labels)["acc"],
+                train_s=time.perf_counter() - t0, train_macs=3 * c.macs * len(ds.splits["train"].labels) * epochs)
+
+
+def _val_acc(run_dir: str, root: Path) -> float:
+    from kws.checkpoint import load_run
+
+    run = load_run(run_dir)
+    ds = data.load_dataset(root, progress=False, splits=("validation",))
+    val = ds.splits["validation"]
+    return evaluate(run.model, data.features(val, ds.frontend), val.labels)["acc"]
+
+
+def one_run(arm: str, budget_k: float, seed: int, args, root: Path) -> dict:
+    out = args.out / f"b{budget_k:g}_{arm}_s{seed}"
+    base = GrowConfig()
+    cfg = GrowConfig(budget_kparams=budget_k, seed=seed, seed_width=args.seed_width, seed_epochs=args.seed_epochs,
+                     epochs_per_round=args.epochs_per_round, growth_per_round=args.growth,
+                     total_epochs=args.total_epochs, activation=args.activation, seed_arch=args.seed_arch,
+                     train=replace(base.train, seed=seed))
+    n_train = len(data.load_dataset(root, progress=False, splits=("train",)).splits["train"].labels)
+    split = dict(clips=cfg.split_clips, position_stride=cfg.position_stride)
+    if arm == "uniform":
+        ref = json.loads((args.out / f"b{budget_k:g}_grown_s{seed}.json").read_text())
+        return dict(arm=arm, budget_k=budget_k, seed=seed,
+                    **run_uniform(root, out, cfg, ref["params"], args.total_epochs))
+    if arm == "retrain":  # produced by the grown arm's --compare-retrain
+        ref = json.loads((args.out / f"b{budget_k:g}_grown_s{seed}.json").read_text())
+        return dict(ref["retrain"], arm=arm, budget_k=budget_k, seed=seed)
+    g = run_grow(arm, root, out, cfg)
+    rep = g["report"]
+    fin = rep["final"]["continue"]
+    res = dict(arm=arm, budget_k=budget_k, seed=seed, params=rep["params"], macs=rep["macs"],
+               widths=[rep["arch"]["conv1_width"], *rep["arch"]["widths"]], rounds=len(rep["rounds"]) - 1,
+               epochs=rep["total_epochs"], test_acc=fin["test_acc"], val_acc=_val_acc(fin["run_dir"], root),
+               train_macs=training_macs(g["rounds"], rep["config"]["final_epochs"], n_train,
+                                        None if arm == "random" else split),
+               split_s=sum(r.get("split_s", 0) for r in rep["rounds"]),
+               train_s=sum(r.get("train_s", 0) for r in rep["rounds"]) + fin["train_s"])
+    if "retrain" in rep["final"]:
+        rt = rep["final"]["retrain"]
+        res["retrain"] = dict(params=rep["params"], macs=rep["macs"], epochs=rt["epochs"], test_acc=rt["test_acc"],
+                              val_acc=_val_acc(rt["run_dir"], root), train_s=rt["train_s"],
+                              train_macs=3 * rep["macs"] * n_train * rt["epochs"])
+    return res
+
+
+def summarize(results: list[dict]) -> dict:
+    table: dict = {}
+    for r in results:
+        table.setdefault(f"{r['budget_k']:g}K", {}).setdefault(r["arm"], []).append(r)
+    out = {}
+    for budget, arms in table.items():
+        out[budget] = {}
+        for arm, rs in arms.items():
+            row = dict(n=len(rs), params=round(statistics.mean(r["params"] for r in rs)),
+                       macs=round(statistics.mean(r["macs"] for r in rs)),
+                       train_gmacs=round(statistics.mean(r["train_macs"] for r in rs) / 1e9, 1))
+            for key in ("test_acc", "val_acc"):
+                vals = [100 * r[key] for r in rs]
+                row[key] = round(statistics.mean(vals), 2)
+                row[key + "_std"] = round(statistics.stdev(vals), 2) if len(vals) > 1 else None
+            out[budget][arm] = row
+    return out
+
+
+def plot(summary: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for arm in ARMS:
+        pts = [(v[arm]["params"], v[arm]["test_acc"], v[arm]["test_acc_std"] or 0) for v in summary.values()
+               if arm in v]
+        if pts:
+            pts.sort()
+            ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts], marker="o",
+                        capsize=3, label=arm)
+    ax.set_xscale("log")
+    ax.set_xlabel("deployed parameters")
+    ax.set_ylabel("test accuracy (%)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    ax.set_title("Grown vs fixed DS-CNNs (mean +- std over seeds)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/speech_commands_mini")
+    p.add_argument("--out", type=Path, default=Path("bench/out/grow_vs_fixed"))
+    p.add_argument("--budgets", type=float, nargs="+", default=[22.6, 56.5, 135.0], help="kparams")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--arms", nargs="+", default=list(ARMS), choices=ARMS)
+    p.add_argument("--total-epochs", type=int, default=40)
+    p.add_argument("--seed-arch", default="seed")
+    p.add_argument("--seed-width", type=int, default=32)
+    p.add_argument("--seed-epochs", type=int, default=6)
+    p.add_argument("--epochs-per-round", type=int, default=1)
+    p.add_argument("--growth", type=float, default=0.5)
+    p.add_argument("--activation", default="relu")
+    args = p.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    results = []
+    order = [a for a in ARMS if a in args.arms]
+    if ("uniform" in order or "retrain" in order) and "grown" not in order:
+        order.insert(0, "grown")
+    for budget in args.budgets:
+        for seed in args.seeds:
+            for arm in order:
+                path = args.out / f"b{budget:g}_{arm}_s{seed}.json"
+                if not path.is_file():
+                    t0 = time.perf_counter()
+                    res = one_run(arm, budget, seed, args, args.data)
+                    res["wall_s"] = time.perf_counter() - t0
+                    path.write_text(json.dumps(res, indent=1))
+                    print(f"bench: {path.name}: test {res['test_acc']:.4f} val {res['val_acc']:.4f} "
+                          f"({res['wall_s']:.0f} s)", file=sys.stderr, flush=True)
+                res = json.loads(path.read_text())
+                if arm in args.arms:
+                    results.append(res)
+    summary = summarize(results)
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=1))
+    plot(summary, args.out / "grow_vs_fixed.png")
+    print(json.dumps(dict(config=vars(args) | dict(data=str(args.data), out=str(args.out)), summary=summary),
+                     indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""The growth loop (kws.grow, `kws grow`) on the real-speech slice: hard budgets, checkpoints, resume, report.
+
+Tiny schedules (1-epoch phases, narrow seeds) keep it to about a minute; the real recipe runs in bench/.
+Run: .venv/bin/pytest tests/test_grow.py -q
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+
+import pytest
+import torch
+
+from kws import models
+from kws.cli import main
+from kws.cost import cost
+from kws.errors import KwsError
+from kws.grow import GrowConfig, grow
+
+TINY = GrowConfig(seed_width=8, seed_epochs=1, epochs_per_round=1, final_epochs=1, max_rounds=2,
+                  growth_per_round=1.0, split_clips=128, budget_kparams=3.0)
+
+
+@pytest.fixture(scope="module")
+def grown(mini_root, tmp_path_factory):
+    out = tmp_path_factory.mktemp("grow") / "run"
+    report = grow(mini_root, out, TINY)
+    return out, report
+
+
+def test_budget_is_hard_and_reached(grown):
+    out, report = grown
+    spec = models.ArchSpec.from_dict(report["arch"])
+    params = cost(spec).params_deployed
+    assert params <= 3000, "the grown model exceeds its parameter budget"
+    assert params == report["params"]
+    # it grew: more parameters than the seed, from the recorded rounds
+    assert report["rounds"][-1]["params"] > report["rounds"][0]["params"]
+    seed_params = cost(models.resolve_arch("seed").uniform(8)).params_deployed
+    assert report["rounds"][0]["params"] == seed_params
+
+
+def test_rounds_checkpointed_and_loadable(grown):
+    out, report = grown
+    rounds = sorted((out / "rounds").glob("round_*"))
+    assert [r.name for r in rounds] == [f"round_{i:03d}" for i in range(len(report["rounds"]))]
+    for r in rounds:
+        rec = json.loads((r / "round.json").read_text())
+        spec = models.ArchSpec.from_dict(json.loads((r / "arch.json").read_text()))
+        assert rec["widths"] == list(spec.unit_widths)
+        model = models.DSCNN(spec)
+        model.load_state_dict(torch.load(r / "model.pt", weights_only=True))
+    grown_rounds = [r for r in report["rounds"] if "predicted_dloss" in r]
+    assert grown_rounds, "no round split anything"
+    for r in grown_rounds:
+        assert r["splits"] > 0 and r["predicted_dloss"] < 0  # only negative splitting indices are split
+        assert set(r["spectra"]) == {"conv1", "blocks.0.pw", "blocks.1.pw", "blocks.2.pw", "blocks.3.pw"}
+    md = (out / "growth_report.md").read_text()
+    assert "| round |" in md and "Budget use" in md
+
+
+def test_resume_reproduces_uninterrupted_run(grown, mini_root, tmp_path):
+    out, report = grown
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy)
+    last = sorted((copy / "rounds").glob("round_*"))[-1]
+    shutil.rmtree(last)  # interrupted during the last round ...
+    shutil.rmtree(copy / "final")  # ... so the final stage never ran
+    again = grow(mini_root, copy, TINY, resume=True)
+    a = torch.load(out / "final" / "model.pt", weights_only=True)
+    b = torch.load(copy / "final" / "model.pt", weights_only=True)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert again["final"]["continue"]["test_acc"] == report["final"]["continue"]["test_acc"]
+
+
+def test_budget_below_seed_is_one_line_error(mini_root, tmp_path, capsys):
+    rc = main(["grow", "--data", str(mini_root), "--out", str(tmp_path / "r"), "--budget-kparams", "0.5",
+               "--seed-width", "8"])
+    err = capsys.readouterr().err.strip()
+    assert rc != 0 and "\n" not in err and "--budget-kparams" in err and "seed" in err
+
+
+def test_missing_budget_and_missing_data(tmp_path):
+    with pytest.raises(KwsError, match="budget"):
+        grow(tmp_path, tmp_path / "r", replace(TINY, budget_kparams=None))
+    assert main(["grow", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "r2"),
+                 "--budget-kparams", "300"]) != 0
+
+
+def test_cli_grow_300k_budget(mini_root, tmp_path, capsys):
+    """The user's words: `kws grow --budget-kparams 300` (one short round here) stays within 300K params."""
+    out = tmp_path / "r300"
+    rc = main(["grow", "--data", str(mini_root), "--out", str(out), "--budget-kparams", "300", "--seed-width", "16",
+               "--seed-epochs", "1", "--max-rounds", "1", "--final-epochs", "1", "--split-clips", "128",
+               "--json"])
+    assert rc == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["params"] <= 300_000
+    assert (out / "report" / "report.html").is_file()
