@@ -49,9 +49,8 @@ def uniform_width(seed_arch: str, params: int, num_classes: int = 12) -> int:
 def training_macs(rounds: list[dict], final_epochs: int, n_train: int, split: dict | None) -> int:
     """Forward+backward MACs of training (3x forward) over every phase, plus the splitting passes."""
     total = 0
-    epochs = [rounds[0]["train_epochs"]] + [r["train_epochs"] for r in rounds[1:]]
-    for r, e in zip(rounds, epochs):
-        total += 3 * r["macs"] * n_train * e
+    for r in rounds:
+        total += 3 * r["macs"] * n_train * r["train_epochs"]
     total += 3 * rounds[-1]["macs"] * n_train * final_epochs
     if split:
         for r in rounds[:-1]:  # the pass that ended each round was computed on that round's network
@@ -183,7 +182,8 @@ def plot(summary: dict, path: Path) -> None:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/speech_commands_mini")
+    mini = Path(__file__).resolve().parents[2] / "shared/data/speech_commands_mini"
+    p.add_argument("--data", type=Path, default=mini)
     p.add_argument("--out", type=Path, default=Path("bench/out/grow_vs_fixed"))
     p.add_argument("--budgets", type=float, nargs="+", default=[22.6, 56.5, 135.0], help="kparams")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
