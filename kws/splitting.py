@@ -146,71 +146,97 @@ def _rows(n_rows: int, stride: int, generator: torch.Generator, device: torch.de
     return torch.randperm(n_rows, generator=generator)[:keep].to(device)
 
 
-def _weighted_gram(a: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """sum_r w[c, r] a[c, r] a[c, r]^T for every channel c: a (c, R, D) or shared (R, D), w (c, R) -> (c, D, D)."""
-    return (a * w.unsqueeze(-1)).transpose(-1, -2) @ a
+def _gather_patches(
+    xp: torch.Tensor, kernel: tuple[int, int], stride: tuple[int, int], rows: torch.Tensor | None
+) -> torch.Tensor:
+    """im2col rows of an already padded map (N, C, H, W): (R, K, C) for the kept (clip, position) rows.
+
+    rows index n * Q + q over output positions q (None: all); taps k in weight order (kh major). A gather of only
+    the kept rows, much cheaper than F.unfold on CPU when positions are subsampled.
+    """
+    n, ch, h, w = xp.shape
+    qh, qw = (h - kernel[0]) // stride[0] + 1, (w - kernel[1]) // stride[1] + 1
+    dev = xp.device
+    base = (torch.arange(qh, device=dev) * stride[0] * w)[:, None] + torch.arange(qw, device=dev) * stride[1]
+    offset = (torch.arange(kernel[0], device=dev) * w)[:, None] + torch.arange(kernel[1], device=dev)
+    index = base.reshape(-1, 1) + offset.reshape(1, -1)  # (Q, K) flat positions in the padded map
+    if rows is None:
+        rows = torch.arange(n * qh * qw, device=dev)
+    flat = xp.flatten(2).transpose(1, 2).contiguous()  # (N, H*W, C)
+    return flat[(rows // (qh * qw))[:, None], index[rows % (qh * qw)]]
+
+
+def _own_packed(xr: torch.Tensor, w: torch.Tensor, upper: torch.Tensor) -> torch.Tensor:
+    """sum_r w[r, c] x_r x_r^T, upper triangles packed (C, T): shared outer products, then ONE GEMM per row chunk.
+
+    xr (R, D) is the same for every channel, so the R outer products (R, D(D+1)/2) are formed once and the
+    channel weights applied by a (C x R) @ (R x T) product: C*R*D^2 flops, no (R, C, D) intermediate.
+    """
+    r, t = xr.shape[0], upper.shape[1]
+    out = torch.zeros(w.shape[1], t, dtype=xr.dtype, device=xr.device)
+    step = max(1, _CHUNK_ELEMS // max(1, t))
+    for lo in range(0, r, step):
+        x = xr[lo : lo + step]
+        out += w[lo : lo + step].T @ (x[:, upper[0]] * x[:, upper[1]])
+    return out
+
+
+def _dw_gram(a: torch.Tensor, xu: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """sum_r w[r, c] J_rc J_rc^T with J_rc = sum_k a[r, c, k] xu[r, k]: a (R, Cc, K), xu (R, K, D) -> (Cc, D, D)."""
+    j = torch.bmm(a, xu).transpose(0, 1).contiguous()  # (Cc, R, D): the pushed patches J_q of SPLITTING.md
+    return (j * w.T.unsqueeze(2)).transpose(1, 2) @ j
+
+
+def _layer_rows(u: _Unit, store: dict, grads: dict, cfg: dict, gen: torch.Generator) -> dict:
+    """This batch's rows of one layer: patches and S_own weights, and (exact mode) the S_dw factors."""
+    dt, act = cfg["dtype"], cfg["activation"]
+    z = store[f"{u.name}.z"].detach().to(dt)  # (N, C, H, W)
+    n, c_out, hh, ww = z.shape
+    x = store[f"{u.name}.x"].detach().to(dt)  # the conv's (padded) input
+    if u.conv.kernel_size != (1, 1):
+        xr = _gather_patches(x, u.conv.kernel_size, u.conv.stride, None).flatten(1)  # (N*P, D), one input channel
+    else:
+        xr = x.flatten(2).transpose(1, 2).reshape(n * hh * ww, -1)
+    c = bn_scale(u.bn).detach().to(dt)
+    d1, d2 = activation_derivatives(act, z, cfg["beta"])
+    g = grads[f"{u.name}.h"].detach().to(dt)
+    w_own = (g * d2 * (c * c)[:, None, None]).flatten(2).transpose(1, 2).reshape(-1, c_out)  # (rows (n, p), C)
+    rows = _rows(n * hh * ww, cfg["stride"], gen, x.device)
+    out = dict(xr=xr, w_own=w_own, scale_own=1.0)
+    if rows is not None:
+        out.update(xr=xr[rows], w_own=w_own[rows], scale_own=n * hh * ww / rows.numel())
+    if cfg["mode"] != "exact" or u.dw is None:
+        return out
+    # J_q = c_d sum_k dw[k] m_{q+k} x_{q+k} with m = a'(z) c: the kept rows of the coefficient map and of the
+    # patch map are gathered with the depthwise geometry, so J is a batched (K x D) matrix product per row.
+    kernel, stride = u.dw.kernel_size, u.dw.stride
+    x_map = xr.reshape(n, hh, ww, -1).permute(0, 3, 1, 2)
+    dw_w = u.dw.weight.detach().to(dt).flatten(1) * bn_scale(u.dw_bn).detach().to(dt)[:, None]  # (C, K)
+    zd = store[f"{u.name}.zd"].detach().to(dt)
+    w_dw = (grads[f"{u.name}.u"].detach().to(dt) * activation_derivatives(act, zd, cfg["beta"])[1]).flatten(2)
+    q = w_dw.shape[2]
+    rows = _rows(n * q, cfg["stride"], gen, x.device)
+    a = _gather_patches(u.dw_pad(d1 * c[:, None, None]), kernel, stride, rows)  # (R', K, C)
+    out["a"] = a.transpose(1, 2) * dw_w  # (R', C, K)
+    out["xu"] = _gather_patches(u.dw_pad(x_map), kernel, stride, rows)  # (R', K, D)
+    w_dw = w_dw.transpose(1, 2).reshape(n * q, c_out)
+    out["w_dw"] = w_dw if rows is None else w_dw[rows]  # (R', C)
+    out["scale_dw"] = 1.0 if rows is None else n * q / rows.numel()
+    return out
 
 
 def _accumulate_unit(u: _Unit, store: dict, grads: dict, acc: dict, cfg: dict, gen: torch.Generator) -> None:
-    """Add this batch's contribution of one layer to acc[u.name] (C, D, D), chunked over output channels."""
-    dt, act = cfg["dtype"], cfg["activation"]
-    x = store[f"{u.name}.x"].detach().to(dt)
-    if u.conv.kernel_size != (1, 1) or u.conv.stride != (1, 1):
-        x = F.unfold(x, u.conv.kernel_size, stride=u.conv.stride)  # (N, D, P) im2col patches
-    else:
-        x = x.flatten(2)
-    z = store[f"{u.name}.z"].detach().to(dt)
-    n, c_out, hh, ww = z.shape
-    g = grads[f"{u.name}.h"].detach().to(dt).flatten(2)
-    c = bn_scale(u.bn).detach().to(dt)
-    d1, d2 = activation_derivatives(act, z.flatten(2), cfg["beta"])
-    d_in = x.shape[1]
-    xr = x.transpose(1, 2).reshape(-1, d_in)  # rows (n, p), shared by every channel
-    w_own = (g * d2 * (c * c)[None, :, None]).transpose(1, 2).reshape(-1, c_out)  # (rows, C)
-    rows = _rows(xr.shape[0], cfg["stride"], gen, xr.device)
-    scale_own = 1.0 if rows is None else xr.shape[0] / rows.numel()
-    if rows is not None:
-        xr, w_own = xr[rows], w_own[rows]
-    with_dw = cfg["mode"] == "exact" and u.dw is not None
-    if with_dw:
-        zd = store[f"{u.name}.zd"].detach().to(dt)
-        gu = grads[f"{u.name}.u"].detach().to(dt)
-        _, d2d = activation_derivatives(act, zd, cfg["beta"])
-        w_dw = (gu * d2d).flatten(2)  # (N, C, Q)
-        m = (d1 * c[None, :, None]).reshape(n, c_out, hh, ww)  # a'(z) c: the linearised activation
-        c_d = bn_scale(u.dw_bn).detach().to(dt)
-        dw_w = u.dw.weight.detach().to(dt)
-        q_rows = _rows(n * w_dw.shape[2], cfg["stride"], gen, xr.device)
-        scale_dw = 1.0 if q_rows is None else n * w_dw.shape[2] / q_rows.numel()
-    x_map = x.reshape(n, d_in, hh, ww) if with_dw else None
-    width = max(1, _CHUNK_ELEMS // max(1, xr.shape[0] * d_in * (2 if with_dw else 1)))
+    """Add this batch's S_own (packed, acc[name + "#own"]) and S_dw (acc[name], chunked over channels) of a layer."""
+    r = _layer_rows(u, store, grads, cfg, gen)
+    xr, c_out = r["xr"], r["w_own"].shape[1]
+    upper = cfg["upper"][u.name]
+    acc[u.name + "#own"] += _own_packed(xr, r["w_own"], upper) * r["scale_own"]
+    if "a" not in r:
+        return
+    width = max(1, _CHUNK_ELEMS // max(1, 3 * r["xu"].shape[0] * xr.shape[1]))
     for lo in range(0, c_out, width):
         hi = min(c_out, lo + width)
-        s = _weighted_gram(xr, w_own[:, lo:hi].T) * scale_own
-        if with_dw:
-            j = _pushed_patches(x_map, m[:, lo:hi], dw_w[lo:hi], u.dw, u.dw_pad, c_d[lo:hi])  # (Cc, N*Q, D)
-            wq = w_dw[:, lo:hi].transpose(0, 1).reshape(hi - lo, -1)
-            if q_rows is not None:
-                j, wq = j[:, q_rows], wq[:, q_rows]
-            s = s + _weighted_gram(j, wq) * scale_dw
-        acc[u.name][lo:hi] += s
-
-
-def _pushed_patches(
-    x_map: torch.Tensor, m: torch.Tensor, dw_w: torch.Tensor, dw: nn.Conv2d, pad: nn.ZeroPad2d, c_d: torch.Tensor
-) -> torch.Tensor:
-    """J_q = c_d * sum_p dw[q - p] a'(z_p) c x_p for a chunk of channels: (Cc, N*Q, D).
-
-    The unit's input patch x_p, scaled by the linearised activation, goes through the depthwise conv of the
-    same channel (same padding and stride), once per input coordinate d (a grouped conv over Cc*D maps).
-    """
-    n, d_in, hh, ww = x_map.shape
-    cc = m.shape[1]
-    y = (m.unsqueeze(2) * x_map.unsqueeze(1)).reshape(n, cc * d_in, hh, ww)  # (N, Cc*D, H, W)
-    kernel = dw_w.repeat_interleave(d_in, dim=0)  # (Cc*D, 1, kh, kw)
-    j = F.conv2d(pad(y), kernel, stride=dw.stride, groups=cc * d_in)  # (N, Cc*D, Qh, Qw)
-    j = j.reshape(n, cc, d_in, -1) * c_d[None, :, None, None]
-    return j.permute(1, 0, 3, 2).reshape(cc, -1, d_in)
+        acc[u.name][lo:hi] += _dw_gram(r["a"][:, lo:hi], r["xu"], r["w_dw"][:, lo:hi]) * r["scale_dw"]
 
 
 def splitting_matrices(
@@ -239,12 +265,19 @@ def splitting_matrices(
     param = next(model.parameters())
     dt = dtype or param.dtype
     units = _units(model)
-    acc = {
-        u.name: torch.zeros(u.conv.out_channels, _fan_in(u.conv), _fan_in(u.conv), dtype=dt, device=param.device)
-        for u in units
-    }
+    acc, upper = {}, {}
+    for u in units:
+        c_out, d = u.conv.out_channels, _fan_in(u.conv)
+        upper[u.name] = torch.triu_indices(d, d, device=param.device)
+        acc[u.name] = torch.zeros(c_out, d, d, dtype=dt, device=param.device)
+        acc[u.name + "#own"] = torch.zeros(c_out, upper[u.name].shape[1], dtype=dt, device=param.device)
     cfg = dict(
-        dtype=dt, activation=model.spec.activation, beta=float(surrogate_beta), stride=position_stride, mode=mode
+        dtype=dt,
+        activation=model.spec.activation,
+        beta=float(surrogate_beta),
+        stride=position_stride,
+        mode=mode,
+        upper=upper,
     )
     gen = torch.Generator().manual_seed(seed)
     was_training = model.training
@@ -273,15 +306,15 @@ def splitting_matrices(
             h.remove()
         store.clear()
         model.train(was_training)
-    return _finish(acc, count)
+    return _finish(acc, upper, count)
 
 
 def _fan_in(conv: nn.Conv2d) -> int:
     return conv.in_channels // conv.groups * conv.kernel_size[0] * conv.kernel_size[1]
 
 
-def _finish(acc: dict[str, torch.Tensor], count: int) -> dict[str, torch.Tensor]:
-    """All-reduce across ranks when distributed, divide by the clip count, symmetrise."""
+def _finish(acc: dict[str, torch.Tensor], upper: dict[str, torch.Tensor], count: int) -> dict[str, torch.Tensor]:
+    """All-reduce across ranks when distributed, unpack S_own, add S_dw, divide by the clip count, symmetrise."""
     total = torch.tensor(float(count), dtype=torch.float64)
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         for s in acc.values():
@@ -290,7 +323,25 @@ def _finish(acc: dict[str, torch.Tensor], count: int) -> dict[str, torch.Tensor]
         torch.distributed.all_reduce(total)
     if total.item() == 0:
         raise KwsError("splitting: no clips in the batches given to splitting_matrices")
-    return {k: (s + s.transpose(1, 2)) / (2 * total.item()) for k, s in acc.items()}
+    out = {}
+    for name, (i, j) in upper.items():
+        s = acc[name].clone()
+        own = acc[name + "#own"]
+        s[:, i, j] += own
+        s[:, j, i] += own * (i != j)  # the diagonal once
+        out[name] = (s + s.transpose(1, 2)) / (2 * total.item())
+    return out
+
+
+def pass_batches(features, labels, cfg: SplitPassConfig = FAST) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The fixed, class-stratified subset of cfg.clips clips (kws.data.stratified_subset), in cfg.batch_size batches."""
+    from kws.data import stratified_subset
+
+    x, y = torch.as_tensor(features), torch.as_tensor(labels)
+    if cfg.clips is not None and cfg.clips < len(y):
+        idx = torch.from_numpy(stratified_subset(y.numpy(), cfg.clips, seed=cfg.seed))
+        x, y = x[idx], y[idx]
+    return [(x[i : i + cfg.batch_size], y[i : i + cfg.batch_size]) for i in range(0, len(y), cfg.batch_size)]
 
 
 def min_eigen(mats: dict[str, torch.Tensor]) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
@@ -387,14 +438,4 @@ def _split_layer(
         state[f"{bn}.{p}"] = state[f"{bn}.{p}"][src.to(dev)]
 
 
-__all__ = [
-    "EXACT",
-    "FAST",
-    "MODES",
-    "SplitPassConfig",
-    "activation_derivatives",
-    "bn_scale",
-    "min_eigen",
-    "split",
-    "splitting_matrices",
-]
+__all__ = ["EXACT", "FAST", "SplitPassConfig", "min_eigen", "pass_batches", "split", "splitting_matrices"]
