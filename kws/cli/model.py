@@ -40,6 +40,7 @@ def _register_train(sub) -> None:
     p.add_argument("--no-augment", action="store_true", help="train on clean cached features (no noise/shift)")
     p.add_argument("--train-clips", type=int, help="train on a fixed class-balanced subset of N clips (smoke runs)")
     p.add_argument("--device", help="torch device (default: this process's GPU if any, else cpu)")
+    p.add_argument("--threads", type=int, help="CPU threads for torch (1 is fastest on a busy shared machine)")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run in --out exactly")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
     p.add_argument("--json", action="store_true", help="print the final metrics as JSON")
@@ -94,6 +95,10 @@ def _train(args: argparse.Namespace) -> int:
     from kws.train import TrainConfig, train_run
 
     progress = not args.quiet
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     if args.resume:
         metrics = train_run(args.out, resume=True, progress=progress, device=args.device)
     else:
