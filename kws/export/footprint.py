@@ -7,15 +7,19 @@ TFLM runtime flash is an ESTIMATE (nothing that links TFLM can be built here, FI
 interpreter core, ~22 KB with the ops a ReLU DS-CNN needs; the ~6 KB difference is split over those five
 kernels below, and SiLU's LOGISTIC and MUL get the size of the smaller ones.
 
-The frontend figures come from kws.firmware.frontend_footprint (a real arm-none-eabi build, `size` output) when
-that module exists; otherwise they are computed from the FrontendConfig for a float32 C frontend: the buffers
-it must hold and the tables it must store, plus a stated code size.
+The frontend figures come from kws.firmware.frontend_footprint (a real arm-none-eabi build of the C frontend and
+recognizer, `size` output) when it can build; otherwise they are computed from the FrontendConfig for a float32 C
+frontend: the buffers it must hold and the tables it must store, plus a stated code size. The computed figures
+are also the lower bound of the pre-conversion budget check (no frontend can do without those buffers).
 """
 
 from __future__ import annotations
 
+import tempfile
+
 import numpy as np
 
+from kws.errors import KwsError
 from kws.frontend import FrontendConfig, mel_filterbank
 
 TFLM_CORE_FLASH_BYTES = 16 * 1024
@@ -61,25 +65,47 @@ def frontend_tables(cfg: FrontendConfig) -> dict[str, int]:
     )
 
 
-def frontend_footprint(cfg: FrontendConfig, target: str) -> dict:
-    """Frontend flash_bytes and ram_bytes, with `source` saying whether they were built or computed."""
-    try:
-        from kws import firmware
-    except ImportError:
-        firmware = None
-    built = getattr(firmware, "frontend_footprint", None)
-    if built is not None:
-        figures = dict(built(target=target))
-        return dict(
-            flash_bytes=int(figures["flash_bytes"]),
-            ram_bytes=int(figures["ram_bytes"]),
-            source="arm-none-eabi-size of the C frontend (kws.firmware.frontend_footprint)",
-            parts=figures,
-        )
+def computed_frontend_footprint(cfg: FrontendConfig, reason: str = "") -> dict:
+    """Frontend figures computed from the config: the buffers and tables a float32 C frontend cannot do without."""
     buffers, tables = frontend_buffers(cfg), frontend_tables(cfg)
     return dict(
         flash_bytes=sum(tables.values()) + FRONTEND_CODE_FLASH_BYTES,
         ram_bytes=sum(buffers.values()),
-        source="computed from the frontend config (float32 C frontend; code size estimated)",
+        source="computed from the frontend config (float32 C frontend; code size estimated)" + reason,
         parts=dict(buffers=buffers, tables=tables, code_bytes=FRONTEND_CODE_FLASH_BYTES),
     )
+
+
+def _built(firmware, cfg: FrontendConfig, labels: list[str], target: str) -> dict:
+    # Settings with default quantization and no model hash: the frontend's size depends on the frontend config
+    # and the labels only, and a stable settings text keeps kws.firmware's build cache warm across exports.
+    with tempfile.TemporaryDirectory(prefix="kws_fp_") as tmp:
+        scale, zero_point = firmware.default_input_quantization(cfg)
+        firmware.write_settings(tmp, cfg, labels, scale, zero_point, 1.0 / 256.0, -128, "none", {})
+        return dict(firmware.frontend_footprint(target=target, generated_dir=tmp))
+
+
+def frontend_footprint(cfg: FrontendConfig, target: str, labels: list[str]) -> dict:
+    """Frontend flash_bytes and ram_bytes, with `source` saying whether they were built (and for which core)."""
+    try:
+        from kws import firmware
+    except ImportError:
+        return computed_frontend_footprint(cfg, "; kws.firmware is not available")
+    if not hasattr(firmware, "frontend_footprint"):
+        return computed_frontend_footprint(cfg, "; kws.firmware has no frontend_footprint")
+    failures = []
+    # Only some cores are built; Thumb-2 code for the M4 is a close proxy for M7/M33/M55 (M0+ Thumb-1 is larger).
+    for core in dict.fromkeys((target, "cortex-m4")):
+        try:
+            figures = _built(firmware, cfg, labels, core)
+        except KwsError as e:
+            failures.append(str(e))
+            continue
+        proxy = "" if core == target else f" (the {core} build, as a proxy for {target})"
+        return dict(
+            flash_bytes=int(figures["flash_bytes"]),
+            ram_bytes=int(figures["ram_bytes"]),
+            source=f"arm-none-eabi-size of the C frontend + recognizer, kws.firmware.frontend_footprint{proxy}",
+            parts=figures,
+        )
+    return computed_frontend_footprint(cfg, f"; the firmware build failed: {failures[-1]}")

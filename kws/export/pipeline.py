@@ -70,14 +70,14 @@ def _quantization(int8_path: Path) -> dict:
 
 
 def _write_models(
-    model: DSCNN, frontend: FrontendConfig, labels: list[str], data: ExportData, out: Path, bar: tqdm
+    model: DSCNN, frontend: FrontendConfig, labels: list[str], data: ExportData, out: Path, meta: dict, bar: tqdm
 ) -> dict:
     bar.set_description("int8 TFLite")
     int8 = convert.to_tflite_int8(model, data.calibration)
     bar.update()
     bar.set_description("float TFLite + ONNX")
     flt = convert.to_tflite_float(model)
-    meta = dict(arch=model.spec.to_dict(), calibration_clips=len(data.calibration_names))
+    meta = dict(meta, arch=model.spec.to_dict(), calibration_clips=len(data.calibration_names))
     paths = dict(int8=out / "model_int8.tflite", float=out / "model_float.tflite", onnx=out / "model.onnx")
     for key, blob in (("int8", int8), ("float", flt)):
         atomic_write_bytes(paths[key], blob)
@@ -85,6 +85,20 @@ def _write_models(
     convert.to_onnx(model, paths["onnx"])
     bar.update()
     return dict(paths=paths, int8=int8)
+
+
+def _measure(model: DSCNN, models: dict, data: ExportData, bar: tqdm) -> tuple[dict, dict]:
+    """(TFLM arena usage, parity figures) of the written models."""
+    bar.set_description("TFLM arena")
+    arena = measure_arena(models["int8"]).to_dict()
+    bar.update()
+    bar.set_description("parity")
+    paths = models["paths"]
+    checks = parity.parity_report(
+        model, paths["float"], paths["int8"], paths["onnx"], data.test_features, data.test_labels
+    )
+    bar.update()
+    return arena, checks
 
 
 def _write_device_files(
@@ -139,11 +153,14 @@ def export_model(
     check_only: bool = False,
     platform: str | None = None,
     source: dict | None = None,
+    task=None,
     progress: bool = True,
 ) -> dict:
     """Convert, check and measure `model` for `target`; write the artifacts and the report; return the report.
 
     Raises BudgetExceeded (after writing report.json) when the model does not fit and check_only is False.
+    source (run_dir, data_root) and task (a kws.data.TaskConfig) go into the metadata beside each .tflite, so that
+    `kws eval --model model_int8.tflite --data DIR` rebuilds the same task.
     """
     platform = platform or target.platform
     if platform not in PLATFORMS:
@@ -151,30 +168,17 @@ def export_model(
     if len(labels) != model.num_classes:
         raise KwsError(f"export: {len(labels)} labels for a {model.num_classes}-class model")
     costs = model_cost(model.spec, model.num_classes)
-    frontend_fp = footprint.frontend_footprint(frontend, target.name)
     if not check_only:
-        report.precheck_budget(costs, target, frontend_fp)
+        report.precheck_budget(costs, target, footprint.computed_frontend_footprint(frontend))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     with tqdm(total=4, desc="export", disable=not progress, leave=False) as bar:
-        models = _write_models(model.eval(), frontend, labels, data, out, bar)
-        bar.set_description("TFLM arena")
-        int8 = models["int8"]
-        arena = measure_arena(int8).to_dict()
-        bar.update()
-        bar.set_description("parity")
-        checks = parity.parity_report(
-            model,
-            models["paths"]["float"],
-            models["paths"]["int8"],
-            models["paths"]["onnx"],
-            data.test_features,
-            data.test_labels,
-        )
-        bar.update()
-    ops = convert.graph_ops(int8)
+        meta = dict(data_root=(source or {}).get("data_root"), task=task.to_dict() if task is not None else None)
+        models = _write_models(model.eval(), frontend, labels, data, out, meta, bar)
+        arena, checks = _measure(model, models, data, bar)
+    ops = convert.graph_ops(models["int8"])
     extra = dict(
-        model_sha256=_sha256(int8),
+        model_sha256=_sha256(models["int8"]),
         quantization=_quantization(models["paths"]["int8"]),
         source=source or {},
         arch=model.spec.to_dict(),
@@ -185,19 +189,21 @@ def export_model(
         ),
     )
     rep = report.build_report(
-        cost=model_cost(model.spec, model.num_classes),
+        cost=costs,
         target=target,
-        model_bytes=len(int8),
+        model_bytes=len(models["int8"]),
         arena=arena,
         runtime_flash_bytes=footprint.tflm_runtime_flash_bytes(ops),
-        frontend=footprint.frontend_footprint(frontend, target.name),
+        frontend=footprint.frontend_footprint(frontend, target.name, labels),
         ops=ops,
         parity=checks,
         extra=extra,
     )
     fits = rep["budget"]["fits_flash"] and rep["budget"]["fits_ram"]
     rep["files"] = (
-        [] if check_only or not fits else _write_device_files(out, int8, frontend, labels, rep, target, platform)
+        []
+        if check_only or not fits
+        else _write_device_files(out, models["int8"], frontend, labels, rep, target, platform)
     )
     report.write_report(out, rep)
     if not check_only:
@@ -249,7 +255,7 @@ def export_run(
     run = load_run(run_dir)
     if not check_only:  # fail in a second, before loading clips, when even the lower bounds do not fit
         report.precheck_budget(
-            model_cost(run.spec, run.model.num_classes), tgt, footprint.frontend_footprint(run.frontend, tgt.name)
+            model_cost(run.spec, run.model.num_classes), tgt, footprint.computed_frontend_footprint(run.frontend)
         )
     root = data_root or run.data_root
     if not root or not Path(root).is_dir():
@@ -269,5 +275,6 @@ def export_run(
         check_only=check_only,
         platform=platform,
         source=source,
+        task=run.task,
         progress=progress,
     )

@@ -87,26 +87,21 @@ def build_report(
 
 
 def check_budget(report: dict, at_least: bool = False) -> None:
-    """Raise BudgetExceeded naming the resource and the numbers if the model does not fit its target."""
+    """Raise BudgetExceeded, one line naming each resource that does not fit and its numbers."""
     budget, t = report["budget"], report["target"]
-    for resource, flag, need, limit, total, reserve in (
-        (
-            "flash",
-            "--flash-kb",
-            report["flash_bytes"],
-            budget["flash_budget_bytes"],
-            t["flash_kb"],
-            t["reserve_flash_kb"],
-        ),
-        ("RAM", "--ram-kb", report["ram_bytes"], budget["ram_budget_bytes"], t["ram_kb"], t["reserve_ram_kb"]),
-    ):
+    problems, flags = [], []
+    for resource, key, flag in (("flash", "flash", "--flash-kb"), ("RAM", "ram", "--ram-kb")):
+        need, limit = report[f"{key}_bytes"], budget[f"{key}_budget_bytes"]
         if need > limit:
-            raise BudgetExceeded(
-                f"{resource}: the model needs {'at least ' * at_least}{need:,} B but {t['name']} ({t['board']}) "
-                f"leaves {limit:,} B "
-                f"({total} KB minus a {reserve} KB application reserve); choose a smaller model, another --target "
-                f"or a bigger {flag}"
+            problems.append(
+                f"{resource} needs {'at least ' * at_least}{need:,} B but {t['name']} ({t['board']}) leaves "
+                f"{limit:,} B ({t[f'{key}_kb']} KB minus a {t[f'reserve_{key}_kb']} KB application reserve)"
             )
+            flags.append(flag)
+    if problems:
+        raise BudgetExceeded(
+            f"{'; '.join(problems)}; choose a smaller model, another --target or a bigger {' / '.join(flags)}"
+        )
 
 
 def precheck_budget(cost: Cost, target: Target, frontend: dict) -> None:

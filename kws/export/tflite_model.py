@@ -1,10 +1,10 @@
 """Run an exported .tflite model (int8 or float32) on MFCC features, with its labels and frontend.
 
 The metadata JSON written beside each .tflite at export (<stem>.json, or export_meta.json in the folder) carries
-the labels and the FrontendConfig, so that `kws eval --model model_int8.tflite` computes the very features the
-model was trained on and quantizes them with the model's own input scale and zero point (read from the
-flatbuffer, not the JSON: the flatbuffer is what the device runs). Runs on ai_edge_litert's Interpreter (the
-successor of tflite-runtime, bit-exact with tf.lite, works under numpy 2).
+the labels, the FrontendConfig and (for a run) the TaskConfig and dataset root, so that `kws eval --model
+model_int8.tflite` computes the very features the model was trained on and quantizes them with the model's own
+input scale and zero point (read from the flatbuffer, not the JSON: the flatbuffer is what the device runs).
+Runs on ai_edge_litert's Interpreter (the successor of tflite-runtime, bit-exact with tf.lite, works under numpy 2).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kws.data import TaskConfig
 from kws.errors import KwsError
 from kws.frontend import FrontendConfig, quantize_features
 
@@ -55,6 +56,7 @@ class TFLiteModel:
         try:
             self.labels: list[str] = list(meta["labels"])
             self.frontend = FrontendConfig.from_dict(meta["frontend"])
+            self.task = TaskConfig.from_dict(meta["task"]) if meta.get("task") else None
         except (KeyError, TypeError) as e:
             raise KwsError(f"{meta_path(self.path)}: missing or bad field {e}; re-run `kws export`") from None
         try:
@@ -75,6 +77,12 @@ class TFLiteModel:
         self.output_scale, self.output_zero_point = (float(v) for v in self._output["quantization"])
         self.input_zero_point, self.output_zero_point = int(self.input_zero_point), int(self.output_zero_point)
         self._logits_index = self._softmax_input()
+        self.data_root: str | None = meta.get("data_root")
+
+    @property
+    def input_shape(self) -> tuple[int, int]:
+        """(frames, coefficients) the model reads."""
+        return int(self._input["shape"][1]), int(self._input["shape"][2])
 
     @property
     def is_int8(self) -> bool:
@@ -86,7 +94,7 @@ class TFLiteModel:
 
     def _run(self, features: np.ndarray, tensor: int | None) -> np.ndarray:
         x = np.asarray(features, dtype=np.float32)
-        expected = tuple(self._input["shape"][1:3])
+        expected = self.input_shape
         if x.ndim != 3 or x.shape[1:] != expected:
             raise KwsError(f"{self.path.name}: features must be (N, {expected[0]}, {expected[1]}), got {x.shape}")
         if self.is_int8:
@@ -99,7 +107,8 @@ class TFLiteModel:
             self._interpreter.set_tensor(self._input["index"], clip[None, :, :, None])
             self._interpreter.invoke()
             y = self._interpreter.get_tensor(index)
-            out.append(y.reshape(-1).astype(np.float32) if not scale else (y.reshape(-1) - zero_point) * scale)
+            y = y.reshape(-1).astype(np.float32)  # before subtracting: int8 - zero_point overflows int8
+            out.append(y if not scale else (y - zero_point) * scale)
         return np.stack(out).astype(np.float32)
 
     def predict(self, features: np.ndarray) -> np.ndarray:
