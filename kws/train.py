@@ -397,6 +397,20 @@ def limit_train(dataset: Dataset, clips: int, seed: int = 0) -> Dataset:
     return replace(dataset, splits={**dataset.splits, "train": small})
 
 
+def _resume_settings(run_dir: Path) -> tuple:
+    """(spec, data root, TrainConfig, TaskConfig, FrontendConfig, train_clips) saved in a run directory."""
+    from kws.data import TaskConfig
+    from kws.frontend import FrontendConfig
+
+    spec, _ = checkpoint.load_arch(run_dir)
+    meta = checkpoint.read_json(run_dir / checkpoint.RUN_FILE)
+    if not meta.get("task") or not meta.get("data_root"):
+        raise KwsError(f"--resume: {run_dir / checkpoint.RUN_FILE} names no data root or task; cannot rebuild the data")
+    cfg = TrainConfig.from_dict(checkpoint.read_json(run_dir / checkpoint.TRAIN_CONFIG_FILE))
+    frontend = FrontendConfig.from_dict(checkpoint.read_json(run_dir / checkpoint.FRONTEND_FILE))
+    return spec, meta["data_root"], cfg, TaskConfig.from_dict(meta["task"]), frontend, meta.get("train_clips")
+
+
 def train_run(
     run_dir: str | Path,
     *,
@@ -423,12 +437,8 @@ def train_run(
 
     run_dir = Path(run_dir)
     if resume:
-        spec, _ = checkpoint.load_arch(run_dir)
-        meta = checkpoint.read_json(run_dir / checkpoint.RUN_FILE)
-        cfg = TrainConfig.from_dict(checkpoint.read_json(run_dir / checkpoint.TRAIN_CONFIG_FILE))
-        frontend = FrontendConfig.from_dict(checkpoint.read_json(run_dir / checkpoint.FRONTEND_FILE))
-        task, data_root = TaskConfig.from_dict(meta["task"]), meta["data_root"]
-        train_clips, arch, activation, dropout = meta.get("train_clips"), spec, None, None
+        arch, data_root, cfg, task, frontend, train_clips = _resume_settings(run_dir)
+        activation = dropout = None  # already in the saved spec
     elif (run_dir / checkpoint.LAST_FILE).is_file():
         raise KwsError(f"--out {run_dir} already holds a run; add --resume to continue it or choose a new --out")
     if arch is None or data_root is None:
