@@ -12,6 +12,7 @@ onnxruntime against torch.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 import tempfile
@@ -39,14 +40,27 @@ def _quiet_tensorflow():
     return tf
 
 
+@contextlib.contextmanager
+def _quiet_logger(name: str):
+    """Silence a library logger below ERROR (torch.onnx warns about every torchvision op it cannot register)."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def _converter(model: DSCNN):
     tf = _quiet_tensorflow()
     return tf, tf.lite.TFLiteConverter.from_keras_model(build_keras(model, softmax=True))
 
 
 def _convert(converter) -> bytes:
-    # The Keras export prints its SavedModel signature on stdout, where `kws export` prints its table.
-    with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings():
+    # The Keras export prints its SavedModel signature (dozens of lines) on stdout, where `kws export` prints its
+    # table; errors still arrive as exceptions.
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return bytes(converter.convert())
 
@@ -103,7 +117,7 @@ def to_onnx(model: DSCNN, path: Path) -> Path:
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".onnx.tmp")
     os.close(fd)
     try:
-        with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings():
+        with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings(), _quiet_logger("torch.onnx"):
             warnings.simplefilter("ignore")
             torch.onnx.export(
                 model.eval(),

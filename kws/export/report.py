@@ -144,7 +144,7 @@ def summary_rows(report: dict) -> list[tuple[str, str]]:
             f"({'fits' if b['fits_ram'] else 'DOES NOT FIT'})",
         ),
         ("latency (estimate)", f"{report['latency_ms']:.1f} ms at {t['cycles_per_mac']} cycles/MAC"),
-        ("float TFLite vs torch", f"max |logit diff| {p['float_tflite_vs_torch_max_abs_logit']:.2e}"),
+        ("float TFLite vs torch", f"max abs logit diff {p['float_tflite_vs_torch_max_abs_logit']:.2e}"),
         ("int8 vs float top-1", f"{100 * p['int8_vs_float_top1_agreement']:.1f}% agree on {p['clips']} test clips"),
         ("accuracy float / int8", f"{100 * p['float_tflite_accuracy']:.2f}% / {100 * p['int8_accuracy']:.2f}%"),
     ]
