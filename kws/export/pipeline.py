@@ -101,6 +101,29 @@ def _measure(model: DSCNN, models: dict, data: ExportData, bar: tqdm) -> tuple[d
     return arena, checks
 
 
+def _report(model, frontend, labels, data, target, models, arena, checks, costs) -> dict:
+    ops = convert.graph_ops(models["int8"])
+    names = data.calibration_names
+    extra = dict(
+        model_sha256=_sha256(models["int8"]),
+        quantization=_quantization(models["paths"]["int8"]),
+        arch=model.spec.to_dict(),
+        labels=list(labels),
+        calibration=dict(clips=len(names), seed=CALIB_SEED, split="train", names=names),
+    )
+    return report.build_report(
+        cost=costs,
+        target=target,
+        model_bytes=len(models["int8"]),
+        arena=arena,
+        runtime_flash_bytes=footprint.tflm_runtime_flash_bytes(ops),
+        frontend=footprint.frontend_footprint(frontend, target.name, labels),
+        ops=ops,
+        parity=checks,
+        extra=extra,
+    )
+
+
 def _write_device_files(
     out: Path, int8: bytes, frontend: FrontendConfig, labels: list[str], rep: dict, target: Target, platform: str
 ) -> list[str]:
@@ -176,29 +199,8 @@ def export_model(
         meta = dict(data_root=(source or {}).get("data_root"), task=task.to_dict() if task is not None else None)
         models = _write_models(model.eval(), frontend, labels, data, out, meta, bar)
         arena, checks = _measure(model, models, data, bar)
-    ops = convert.graph_ops(models["int8"])
-    extra = dict(
-        model_sha256=_sha256(models["int8"]),
-        quantization=_quantization(models["paths"]["int8"]),
-        source=source or {},
-        arch=model.spec.to_dict(),
-        labels=list(labels),
-        platform=platform,
-        calibration=dict(
-            clips=len(data.calibration_names), seed=CALIB_SEED, split="train", names=data.calibration_names
-        ),
-    )
-    rep = report.build_report(
-        cost=costs,
-        target=target,
-        model_bytes=len(models["int8"]),
-        arena=arena,
-        runtime_flash_bytes=footprint.tflm_runtime_flash_bytes(ops),
-        frontend=footprint.frontend_footprint(frontend, target.name, labels),
-        ops=ops,
-        parity=checks,
-        extra=extra,
-    )
+    rep = _report(model, frontend, labels, data, target, models, arena, checks, costs)
+    rep.update(source=source or {}, platform=platform)
     fits = rep["budget"]["fits_flash"] and rep["budget"]["fits_ram"]
     rep["files"] = (
         []
