@@ -8,8 +8,9 @@ Artifacts in out_dir:
     kws_settings.h, kws_tables.h/.c          from kws.firmware.write_settings: frontend, labels, quantization
     report.json, report.md                   figures (MACs, params, bytes, arena, flash, RAM, latency), parity
     project/                                 the ready-to-build folder, when kws.firmware.assemble_project exists
-With check_only the report is written and nothing else; without it an over-budget model raises BudgetExceeded
-after report.json is written (so the numbers can be read).
+With check_only the models and the report are written but no device files, and nothing fails; without it a model
+whose lower bounds already exceed the target fails before converting, and an over-budget one raises
+BudgetExceeded after report.json is written (so the numbers can be read).
 """
 
 from __future__ import annotations
