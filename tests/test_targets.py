@@ -21,7 +21,7 @@ def test_five_cores_with_named_boards():
     assert {"cortex-m0plus", "cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55"} <= set(TARGETS)
     m4 = TARGETS["cortex-m4"]
     assert "Nano 33 BLE Sense" in m4.board and "nRF52840" in m4.board
-    assert (m4.flash_kb, m4.ram_kb, m4.clock_mhz, m4.platform) == (1024, 256, 64.0, "mbed")
+    assert (m4.flash_kb, m4.ram_kb, m4.clock_mhz, m4.platform) == (1024, 256, 64.0, "arduino")
     m7 = TARGETS["cortex-m7"]
     assert "DISCO_F746NG" in m7.board and (m7.flash_kb, m7.ram_kb, m7.clock_mhz) == (1024, 320, 216.0)
     assert TARGETS["cortex-m0plus"].ram_kb == 32
