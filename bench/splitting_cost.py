@@ -1,17 +1,23 @@
 """Cost of one splitting pass against one training epoch, and whether the fast preset picks the exact units.
 
-For each architecture: train the random-init net for --epochs plain epochs on the mini set's train features
-(batch 64, Adam; the median epoch wall time is the denominator), then time the splitting pass with the preset
-(kws.splitting.FAST unless overridden; median of --repeats), and compare the units select_splits chooses
-(growth cap 0.5, eps 1e-2, no budget) with those chosen from the exact float64 matrices over --ref-clips clips
-(default: the whole train split). Prints one JSON object. The float64 reference is run once per architecture.
+For each architecture: train the random-init net for --epochs plain epochs (batch 64, Adam) on the mini set's
+train features, then time the splitting pass with each preset (default kws.splitting.FAST), every repeat right
+after one training epoch of a copy of the net; the reported epochs_per_pass is the median of the per-repeat
+ratios (the 2 shared cores' load drifts too much for separate medians). The units select_splits chooses (growth
+cap 0.5, eps 1e-2, no budget) are compared with those chosen from the exact float64 matrices over --ref-clips
+clips (default: the whole train split), run once per architecture and cached in --cache.
 
-Run: .venv/bin/python bench/splitting_cost.py --arch ds-cnn-s ds-cnn-l
+Measured (2 shared cores, ds-cnn-s, 3,220 train clips, float64 reference over all of them, 79 units chosen):
+  512 clips, position stride 4: overlap 0.848;  1024 clips, stride 4: 0.937;  1024, stride 2: 0.949;
+  512, stride 2: 0.899.  Pass/epoch ratios: see the report of the run (noisy under shared load).
+
+Run: .venv/bin/python bench/splitting_cost.py --arch ds-cnn-s ds-cnn-l --presets 1024:4 512:4
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import statistics
 import sys
@@ -45,42 +51,66 @@ def _chosen(model, eigs) -> set[tuple[str, int]]:
     return {(c.layer, c.unit) for c in sel.chosen}
 
 
-def bench(arch: str, x, y, preset: splitting.SplitPassConfig, epochs: int, repeats: int, ref_clips: int | None):
-    torch.manual_seed(0)
-    model = models.create(arch)
-    epoch_s = _epoch_seconds(model, x, y, epochs)
-    model.eval()
-    pass_s, eigs = [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        mats = splitting.splitting_matrices(model, splitting.pass_batches(x, y, preset), **preset.matrix_kwargs())
-        eigs = splitting.min_eigen(mats)
-        pass_s.append(time.perf_counter() - t0)
+def _reference(model, x, y, ref_clips: int | None, cache: Path | None):
+    """Eigen-pairs of the exact float64 matrices (cached: the ds-cnn-l pass is slow), and their wall time."""
+    if cache is not None and cache.is_file():
+        saved = torch.load(cache, weights_only=True)
+        return {k: tuple(v) for k, v in saved["eigs"].items()}, saved["seconds"]
     t0 = time.perf_counter()
     exact_cfg = replace(splitting.EXACT, clips=ref_clips)
     ref_model = models.DSCNN(model.spec, num_classes=model.num_classes).double()
     ref_model.load_state_dict(model.state_dict())
+    batches = splitting.pass_batches(x, y, exact_cfg)
     ref = splitting.min_eigen(
-        splitting.splitting_matrices(
-            ref_model, splitting.pass_batches(x, y, exact_cfg), **exact_cfg.matrix_kwargs(), progress=True
-        )
+        splitting.splitting_matrices(ref_model, batches, **exact_cfg.matrix_kwargs(), progress=True)
     )
-    ref_s = time.perf_counter() - t0
-    fast_set, ref_set = _chosen(model, eigs), _chosen(ref_model, ref)
+    seconds = time.perf_counter() - t0
+    if cache is not None:
+        torch.save(dict(eigs={k: list(v) for k, v in ref.items()}, seconds=seconds), cache)
+    return ref, seconds
+
+
+def bench(arch: str, x, y, presets: list, epochs: int, repeats: int, ref_clips: int | None, cache_dir: Path | None):
+    torch.manual_seed(0)
+    model = models.create(arch)
+    epoch_s = statistics.median(_epoch_seconds(model, x, y, epochs)[1:] or [float("nan")])
+    model.eval()
+    cache = None if cache_dir is None else cache_dir / f"splitting_ref_{arch}_{ref_clips or len(y)}_e{epochs}.pt"
+    ref, ref_s = _reference(model, x, y, ref_clips, cache)
+    ref_set = _chosen(model, ref)
+    rows = []
+    for preset in presets:
+        pass_s, ratios, eigs = [], [], None
+        for _ in range(repeats):  # interleaved with an epoch of a copy: the 2 shared cores' load drifts
+            side_epoch = _epoch_seconds(copy.deepcopy(model), x, y, 1)[0]
+            t0 = time.perf_counter()
+            batches = splitting.pass_batches(x, y, preset)
+            eigs = splitting.min_eigen(splitting.splitting_matrices(model, batches, **preset.matrix_kwargs()))
+            pass_s.append(time.perf_counter() - t0)
+            ratios.append(pass_s[-1] / side_epoch)
+        fast_set = _chosen(model, eigs)
+        rows.append(
+            dict(
+                clips=preset.clips,
+                position_stride=preset.position_stride,
+                dtype=preset.dtype,
+                pass_s=statistics.median(pass_s),
+                pass_s_all=pass_s,
+                epochs_per_pass=statistics.median(ratios),
+                epochs_per_pass_all=ratios,
+                selected_fast=len(fast_set),
+                overlap=len(fast_set & ref_set) / max(1, len(ref_set)),
+            )
+        )
     return dict(
         arch=arch,
         widths=list(model.spec.unit_widths),
         train_clips=len(y),
-        epoch_s=statistics.median(epoch_s[1:] or epoch_s),
-        epoch_s_all=epoch_s,
-        pass_s=statistics.median(pass_s),
-        pass_s_all=pass_s,
-        epochs_per_pass=statistics.median(pass_s) / statistics.median(epoch_s[1:] or epoch_s),
+        epoch_s=epoch_s,
         reference_s=ref_s,
         reference_clips=ref_clips or len(y),
         selected_exact=len(ref_set),
-        selected_fast=len(fast_set),
-        overlap=len(fast_set & ref_set) / max(1, len(ref_set)),
+        presets=rows,
     )
 
 
@@ -91,20 +121,22 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=3, help="training epochs timed (the first is a warm-up)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--ref-clips", type=int, default=None, help="clips of the float64 reference (default: all)")
-    p.add_argument("--clips", type=int, default=None)
-    p.add_argument("--position-stride", type=int, default=None)
-    p.add_argument("--dtype", default=None)
+    p.add_argument("--presets", nargs="+", default=None, help="CLIPS:STRIDE pairs (default: kws.splitting.FAST)")
+    p.add_argument("--cache", default="/tmp", help="folder caching the float64 reference ('' disables)")
     args = p.parse_args()
-    preset = splitting.FAST
-    for key in ("clips", "position_stride", "dtype"):
-        if getattr(args, key) is not None:
-            preset = replace(preset, **{key: getattr(args, key)})
+    presets = [splitting.FAST]
+    if args.presets:
+        presets = [
+            replace(splitting.FAST, clips=int(a), position_stride=int(b))
+            for a, b in (t.split(":") for t in args.presets)
+        ]
     ds = data.load_dataset(args.data, splits=("train",), progress=False)
     split = ds.splits["train"]
     x, y = torch.from_numpy(data.features(split, ds.frontend)), torch.from_numpy(split.labels)
-    out = dict(preset=asdict(preset), threads=torch.get_num_threads(), results=[])
+    out = dict(fast=asdict(splitting.FAST), threads=torch.get_num_threads(), results=[])
+    cache = Path(args.cache) if args.cache else None
     for arch in args.arch:
-        out["results"].append(bench(arch, x, y, preset, args.epochs, args.repeats, args.ref_clips))
+        out["results"].append(bench(arch, x, y, presets, args.epochs, args.repeats, args.ref_clips, cache))
         print(json.dumps(out["results"][-1]), file=sys.stderr, flush=True)
     print(json.dumps(out, indent=1))
 
