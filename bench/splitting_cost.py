@@ -9,7 +9,8 @@ clips (default: the whole train split), run once per architecture and cached in 
 
 Measured (2 shared cores, ds-cnn-s, 3,220 train clips, float64 reference over all of them, 79 units chosen):
   512 clips, position stride 4: overlap 0.848;  1024 clips, stride 4: 0.937;  1024, stride 2: 0.949;
-  512, stride 2: 0.899.  Pass/epoch ratios: see the report of the run (noisy under shared load).
+  512, stride 2: 0.899.  Pass / plain training epoch (median of 3 interleaved): 1024:4 2.16 (1.46-2.57),
+  512:4 0.51 (0.17-0.61). ds-cnn-l: not measured yet (its float64 reference did not fit the session).
 
 Run: .venv/bin/python bench/splitting_cost.py --arch ds-cnn-s ds-cnn-l --presets 1024:4 512:4
 """
