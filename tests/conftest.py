@@ -21,3 +21,27 @@ def mini_root() -> Path:
     if not (MINI / "testing_list.txt").is_file():
         pytest.fail(f"real-speech slice not found at {MINI}; CI places ../shared beside the clone")
     return MINI
+
+
+# A tiny growth schedule (1-epoch phases, width-8 seed, 3K-param budget): tests of kws.grow and kws.report share it.
+TINY_GROW_KW = dict(seed_width=8, seed_epochs=1, epochs_per_round=1, final_epochs=1, max_rounds=2,
+                    growth_per_round=1.0, split_clips=128, budget_kparams=3.0)
+
+
+def _tiny_grow():
+    from kws.grow import GrowConfig
+
+    return GrowConfig(**TINY_GROW_KW)
+
+
+TINY_GROW = _tiny_grow()
+
+
+@pytest.fixture(scope="session")
+def grown(mini_root, tmp_path_factory):
+    """A grown run directory (out, report) on the real-speech slice, made once per session."""
+    from kws.grow import grow
+
+    out = tmp_path_factory.mktemp("grow") / "run"
+    report = grow(mini_root, out, TINY_GROW)
+    return out, report

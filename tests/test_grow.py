@@ -12,22 +12,13 @@ from dataclasses import replace
 
 import pytest
 import torch
+from conftest import TINY_GROW as TINY
 
 from kws import models
 from kws.cli import main
 from kws.cost import cost
 from kws.errors import KwsError
-from kws.grow import GrowConfig, grow
-
-TINY = GrowConfig(seed_width=8, seed_epochs=1, epochs_per_round=1, final_epochs=1, max_rounds=2,
-                  growth_per_round=1.0, split_clips=128, budget_kparams=3.0)
-
-
-@pytest.fixture(scope="module")
-def grown(mini_root, tmp_path_factory):
-    out = tmp_path_factory.mktemp("grow") / "run"
-    report = grow(mini_root, out, TINY)
-    return out, report
+from kws.grow import grow
 
 
 def test_budget_is_hard_and_reached(grown):
