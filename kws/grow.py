@@ -216,6 +216,8 @@ def grow(
     (out / "grow_config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
 
     train_split = ds.splits["train"]
+    if not torch.cuda.is_available() and len(train_split.labels) > 20_000:
+        _log(f"grow: warning: no GPU found; {len(train_split.labels):,} training clips will train on the CPU (slow)")
     idx = data.stratified_subset(train_split.labels, cfg.split_clips, seed=cfg.seed)
     feats = data.features(train_split, frontend)[idx]
     split_labels = train_split.labels[idx]
