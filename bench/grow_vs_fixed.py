@@ -129,11 +129,13 @@ def one_run(arm: str, budget_k: float, seed: int, args, root: Path) -> dict:
                                         None if arm == "random" else split),
                split_s=sum(r.get("split_s", 0) for r in rep["rounds"]),
                train_s=sum(r.get("train_s", 0) for r in rep["rounds"]) + fin["train_s"])
+    res["growth_macs"] = training_macs(g["rounds"], 0, n_train, None if arm == "random" else split)
     if "retrain" in rep["final"]:
         rt = rep["final"]["retrain"]
         res["retrain"] = dict(params=rep["params"], macs=rep["macs"], epochs=rt["epochs"], test_acc=rt["test_acc"],
                               val_acc=_val_acc(rt["run_dir"], root), train_s=rt["train_s"],
-                              train_macs=3 * rep["macs"] * n_train * rt["epochs"])
+                              # the search (growth phase) is part of the cost of the retrained model
+                              train_macs=3 * rep["macs"] * n_train * rt["epochs"] + res["growth_macs"])
     return res
 
 
