@@ -7,7 +7,7 @@ def register(sub) -> None:
     p = sub.add_parser("demo", help="synthesize data, grow, export for cortex-m4 and write the report")
     p.add_argument("--out", default="demo_out", help="output folder (re-running resumes finished steps)")
     p.add_argument("--budget-kparams", type=float, default=12.0)
-    p.add_argument("--per-word", type=int, default=60, help="synthetic clips per word")
+    p.add_argument("--per-word", type=int, default=100, help="synthetic clips per word")
     p.add_argument("--target", default="cortex-m4")
     p.set_defaults(handler=_demo)
 
@@ -19,6 +19,7 @@ def _demo(args) -> int:
     print(f"demo finished in {where['minutes']:.1f} min")
     for key in ("dataset", "model", "export", "report"):
         print(f"  {key:8s} {where[key]}")
+    print(f"  test accuracy float {where['test_acc']:.3f}, int8 {where['int8_test_acc']:.3f} (synthetic speech)")
     print(f"  params {where['params']:,}  MACs {where['macs']:,}  flash {where['flash_bytes']:,} B  "
           f"RAM {where['ram_bytes']:,} B")
     return 0
