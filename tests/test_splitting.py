@@ -9,13 +9,20 @@
 4. Eigen residual ||S v - lambda v|| ~ 0 and lambda is the smallest eigenvalue (numpy reference).
 5. Parameter and MAC counts after split() equal the increments that selection charged (sum(p.numel()), a hand
    count of deployed weights with BN folded, and kws.cost).
+6. Under torchrun with 2 gloo CPU processes, each rank on its own (unequal) share of the batches, the all-reduced
+   matrices are identical on both ranks and equal the one-process matrices over all batches (the mean over all
+   clips, not a mean of per-rank means), and min_eigen + select_splits give the same plan everywhere.
 
-Run: .venv/bin/pytest tests/test_splitting.py -q   (about 10 s on 2 cores)
+Run: .venv/bin/pytest tests/test_splitting.py -q   (about 15 s on 2 cores; the torchrun test is ~5 s)
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -185,3 +192,51 @@ def test_bad_input_is_a_one_line_error(batch):
         splitting.split(model, {"conv1": {7: torch.zeros(9)}}, 0.0)
     with pytest.raises(KwsError, match="entries"):
         splitting.split(model, {"conv1": {0: torch.zeros(5)}}, 0.0)
+
+
+def _dist_batches() -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Batches of unequal sizes: batches[0::2] has 15 clips, batches[1::2] 5, so a mean of per-rank means differs."""
+    gen = torch.Generator().manual_seed(3)
+    return [
+        (torch.randn(n, 12, 6, generator=gen, dtype=torch.float64), torch.randint(0, 12, (n,), generator=gen))
+        for n in (8, 3, 7, 2)
+    ]
+
+
+def _dist_plan(eigs: dict) -> dict[str, dict[int, torch.Tensor]]:
+    """The split plan of the distributed test (also run by tests/_dist_splitting_worker.py on every rank)."""
+    return select_splits(TINY, eigs, Budget(), eps=0.01, growth_cap=1.0).plan
+
+
+def test_torchrun_two_ranks_all_reduce_equals_one_process_over_all_batches(tmp_path):
+    worker = Path(__file__).parent / "_dist_splitting_worker.py"
+    env = dict(os.environ, OMP_NUM_THREADS="1", MASTER_ADDR="127.0.0.1")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", str(worker)]
+    done = subprocess.run([*cmd, str(tmp_path)], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    batches = _dist_batches()
+    ref = splitting.splitting_matrices(_tiny_model(), batches)
+    # What a wrong normalisation would give: the mean of the two ranks' own means (15 and 5 clips).
+    halves = [splitting.splitting_matrices(_tiny_model(), batches[r::2]) for r in (0, 1)]
+    assert set(r0["mats"]) == set(r1["mats"]) == set(ref)
+    for name, s in ref.items():
+        assert torch.equal(r0["mats"][name], r1["mats"][name]), name  # bitwise: every rank decides the same
+        scale = s.abs().max()
+        assert torch.allclose(r0["mats"][name], s, rtol=0, atol=1e-10 * scale), name
+        assert torch.allclose((15 * halves[0][name] + 5 * halves[1][name]) / 20, s, rtol=0, atol=1e-10 * scale)
+        wrong = (halves[0][name] + halves[1][name]) / 2
+        assert (wrong - s).abs().max() > 1e-3 * scale, name  # the test can tell the two normalisations apart
+    for name, lam in r0["lam"].items():
+        assert torch.equal(lam, r1["lam"][name]), name
+    # The same plan on both ranks (bitwise), and the one-process plan (directions up to the eigenvector's sign).
+    plan0, plan1 = r0["plan"], r1["plan"]
+    ref_plan = _dist_plan(splitting.min_eigen(ref))
+    assert sum(len(units) for units in ref_plan.values()) >= 2
+    assert {k: sorted(v) for k, v in plan0.items()} == {k: sorted(v) for k, v in plan1.items()}
+    assert {k: sorted(v) for k, v in plan0.items()} == {k: sorted(v) for k, v in ref_plan.items()}
+    for layer, units in ref_plan.items():
+        for j, v in units.items():
+            assert torch.equal(plan0[layer][j], plan1[layer][j]), (layer, j)
+            sign = torch.sign(torch.dot(plan0[layer][j], v))
+            assert torch.allclose(sign * plan0[layer][j], v, rtol=0, atol=1e-8), (layer, j)
