@@ -21,10 +21,8 @@ from __future__ import annotations
 import io
 import json
 import os
-import socket
 import sys
 import tempfile
-import time
 from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -32,9 +30,11 @@ from typing import Any
 import torch
 
 from kws.data import TaskConfig
+from kws.distributed import dist_info
 from kws.errors import KwsError
 from kws.frontend import FrontendConfig
 from kws.models import DSCNN, ArchSpec
+from kws.tblog import ScalarLog  # re-exported: run directories hold tb/
 
 MODEL_FILE = "model.pt"
 LAST_FILE = "last.pt"
@@ -272,12 +272,6 @@ def _rank_rng(augment: torch.Generator) -> dict:
     return state
 
 
-def _world() -> tuple[int, int]:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return 0, 1
-
-
 def write_epoch(
     run_dir: str | Path,
     *,
@@ -296,7 +290,7 @@ def write_epoch(
     Every rank must call it: each rank's augmentation generator and torch RNG (dropout) are gathered so a resume
     under the same number of processes replays them exactly.
     """
-    rank, world = _world()
+    rank, world = dist_info()
     rng = [_rank_rng(augment)]
     if world > 1:
         rng = [None] * world
@@ -351,7 +345,7 @@ def restore_epoch(
     optimizer.load_state_dict(saved["optimizer"])
     scheduler.load_state_dict(saved["scheduler"])
     shuffle.set_state(saved["shuffle_rng"])
-    rank, world = _world()
+    rank, world = dist_info()
     ranks = saved["rank_rng"]
     if len(ranks) == world:
         augment.set_state(ranks[rank]["augment"])
@@ -374,39 +368,10 @@ def restore_epoch(
     )
 
 
-class ScalarLog:
-    """TensorBoard scalars under run_dir/tb, written with tensorboard's RecordWriter and protos.
-
-    torch.utils.tensorboard would import TensorFlow when it is installed (~6 s per process); the event file
-    format itself needs only the protobufs (TFRecord framing + brain.Event:2 header).
-    """
-
-    def __init__(self, run_dir: str | Path) -> None:
-        from tensorboard.compat.proto.event_pb2 import Event
-        from tensorboard.summary.writer.record_writer import RecordWriter
-
-        folder = Path(run_dir) / "tb"
-        folder.mkdir(parents=True, exist_ok=True)
-        name = f"events.out.tfevents.{int(time.time())}.{socket.gethostname()}.{os.getpid()}.kws"
-        self._file = open(folder / name, "wb")  # noqa: SIM115 -- closed by close()
-        self._writer = RecordWriter(self._file)
-        self._writer.write(Event(wall_time=time.time(), file_version="brain.Event:2").SerializeToString())
-
-    def add_scalars(self, step: int, values: dict[str, float]) -> None:
-        from tensorboard.compat.proto.event_pb2 import Event
-        from tensorboard.compat.proto.summary_pb2 import Summary
-
-        summary = Summary(value=[Summary.Value(tag=k, simple_value=float(v)) for k, v in values.items()])
-        self._writer.write(Event(wall_time=time.time(), step=step, summary=summary).SerializeToString())
-        self._writer.flush()
-
-    def close(self) -> None:
-        self._writer.close()
-
-
 __all__ = [
     "ResumeState",
     "Run",
+    "ScalarLog",
     "cpu_state_dict",
     "restore_epoch",
     "write_epoch",

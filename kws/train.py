@@ -9,16 +9,14 @@ Exact resume: the end-of-epoch checkpoint (last.pt) holds the model, optimizer, 
 (identical on every rank), each rank's augmentation generator and global torch RNG (dropout), the epoch, the best
 validation accuracy and the history. Restoring them replays the remaining epochs bit for bit on the same device.
 
-Scale-out: under `torchrun --nproc-per-node N` the model is wrapped in DistributedDataParallel (gloo on CPU, nccl
-on GPU); every rank draws the same permutation per epoch and takes the clips order[rank::N] (each clip once per
-epoch across ranks), cut into the same number of batches on every rank so the gradient all-reduces line up.
-Only rank 0 writes files or prints.
+Scale-out: under `torchrun --nproc-per-node N` the model is wrapped in DistributedDataParallel and each rank
+trains on its shard of every epoch (kws.distributed, whose helpers are re-exported here). Only rank 0 writes files
+or prints.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass, fields, replace
@@ -33,8 +31,10 @@ from tqdm import tqdm
 
 from kws import checkpoint
 from kws.data import AugmentConfig, Augmenter, Dataset, features
+from kws.distributed import average_buffers, dist_info, init_distributed, select_device, shard_batches
 from kws.errors import KwsError
 from kws.predict import as_tensor, evaluate, mean_loss
+from kws.tblog import ScalarLog
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("cosine", "constant")
@@ -87,46 +87,6 @@ class TrainConfig:
         if kw.get("augment") is not None:
             kw["augment"] = AugmentConfig.from_dict(kw["augment"])
         return cls(**kw)
-
-
-def dist_info() -> tuple[int, int]:
-    """(rank, world size): (0, 1) unless a process group is initialized."""
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-def init_distributed() -> tuple[int, int]:
-    """Join the process group torchrun describes (WORLD_SIZE > 1): nccl on GPU, gloo on CPU. Returns dist_info()."""
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        if backend == "nccl":
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-        dist.init_process_group(backend=backend)
-    return dist_info()
-
-
-def select_device(device: str | None = None) -> torch.device:
-    """`device` when given; else this process's GPU (LOCAL_RANK under torchrun) when present, else the CPU."""
-    if device:
-        return torch.device(device)
-    if torch.cuda.is_available():
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    return torch.device("cpu")
-
-
-def shard_batches(order: np.ndarray, batch_size: int, rank: int = 0, world_size: int = 1) -> list[np.ndarray]:
-    """This rank's batches of one epoch, given the epoch's permutation `order` (the same on every rank).
-
-    One process: consecutive slices of batch_size. N processes: clips order[rank::N] split into
-    ceil(ceil(len/N) / batch_size) near-equal batches, the same count on every rank (DDP all-reduces per step).
-    """
-    if world_size == 1:
-        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    num_batches = max(1, math.ceil(math.ceil(len(order) / world_size) / batch_size))
-    if len(order) // world_size < num_batches:
-        raise KwsError(f"{len(order)} training clips are too few for {world_size} processes")
-    return np.array_split(order[rank::world_size], num_batches)
 
 
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -200,18 +160,8 @@ def train_one_epoch(
             bar.set_postfix(loss=f"{totals[0] / totals[2]:.3f}", acc=f"{totals[1] / totals[2]:.3f}")
     if world > 1:
         dist.all_reduce(totals)
-        _average_buffers(model)
+        average_buffers(model)
     return dict(loss=float(totals[0] / totals[2]), acc=float(totals[1] / totals[2]), clips=int(totals[2]))
-
-
-def _average_buffers(model: torch.nn.Module) -> None:
-    """Average BatchNorm running statistics over ranks: DDP syncs them only at the start of a forward, so after the
-    last step of an epoch every rank holds its own; averaging leaves identical models that every rank validates."""
-    world = dist.get_world_size()
-    for buf in getattr(model, "module", model).buffers():
-        if buf.is_floating_point():
-            dist.all_reduce(buf)
-            buf /= world
 
 
 def _seed_generators(cfg: TrainConfig, rank: int) -> tuple[torch.Generator, torch.Generator]:
@@ -349,7 +299,7 @@ def fit(
             extra=_run_meta(dataset, extra),
             weights=state.best_weights is None,
         )
-    writer = checkpoint.ScalarLog(run_dir) if run_dir is not None and rank == 0 else None
+    writer = ScalarLog(run_dir) if run_dir is not None and rank == 0 else None
     try:
         for epoch in range(state.start_epoch, cfg.epochs):
             rec = _epoch(s, epoch, val, val_x, progress)
@@ -377,7 +327,7 @@ def _run_meta(dataset: Dataset, extra: dict | None) -> dict:
     return meta
 
 
-def _log_epoch(writer: checkpoint.ScalarLog | None, rec: dict, epochs: int, progress: bool) -> None:
+def _log_epoch(writer: ScalarLog | None, rec: dict, epochs: int, progress: bool) -> None:
     if writer is not None:
         keys = ("train_loss", "train_acc", "val_loss", "val_acc", "lr")
         writer.add_scalars(rec["epoch"], {k.replace("_", "/", 1): rec[k] for k in keys if k in rec})

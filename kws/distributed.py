@@ -1,0 +1,71 @@
+"""Multi-process helpers for training under `torchrun --nproc-per-node N` (DistributedDataParallel).
+
+gloo on CPU, nccl on GPU; every rank draws the same permutation per epoch and takes the clips order[rank::N] (each
+clip once per epoch across ranks), cut into the same number of batches on every rank so the gradient all-reduces
+line up. With no process group every helper degrades to the single-process case (rank 0 of 1).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from kws.errors import KwsError
+
+
+def dist_info() -> tuple[int, int]:
+    """(rank, world size): (0, 1) unless a process group is initialized."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def init_distributed() -> tuple[int, int]:
+    """Join the process group torchrun describes (WORLD_SIZE > 1): nccl on GPU, gloo on CPU. Returns dist_info()."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        if backend == "nccl":
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group(backend=backend)
+    return dist_info()
+
+
+def select_device(device: str | None = None) -> torch.device:
+    """`device` when given; else this process's GPU (LOCAL_RANK under torchrun) when present, else the CPU."""
+    if device:
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return torch.device("cpu")
+
+
+def shard_batches(order: np.ndarray, batch_size: int, rank: int = 0, world_size: int = 1) -> list[np.ndarray]:
+    """This rank's batches of one epoch, given the epoch's permutation `order` (the same on every rank).
+
+    One process: consecutive slices of batch_size. N processes: clips order[rank::N] split into
+    ceil(ceil(len/N) / batch_size) near-equal batches, the same count on every rank (DDP all-reduces per step).
+    """
+    if world_size == 1:
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    num_batches = max(1, math.ceil(math.ceil(len(order) / world_size) / batch_size))
+    if len(order) // world_size < num_batches:
+        raise KwsError(f"{len(order)} training clips are too few for {world_size} processes")
+    return np.array_split(order[rank::world_size], num_batches)
+
+
+def average_buffers(model: torch.nn.Module) -> None:
+    """Average BatchNorm running statistics over ranks: DDP syncs them only at the start of a forward, so after the
+    last step of an epoch every rank holds its own; averaging leaves identical models that every rank validates.
+    Every rank must call it (one all-reduce per floating-point buffer)."""
+    world = dist.get_world_size()
+    for buf in getattr(model, "module", model).buffers():
+        if buf.is_floating_point():
+            dist.all_reduce(buf)
+            buf /= world
+
+
+__all__ = ["average_buffers", "dist_info", "init_distributed", "select_device", "shard_batches"]
