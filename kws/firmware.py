@@ -1,7 +1,7 @@
-"""The device side of a model: generated C settings and tables, ready-to-build projects, the frontend's footprint.
+"""The device side of a model: generated C settings and tables, from the one Python source of truth.
 
-Every number the firmware needs is written here from the one Python source of truth (kws.frontend's
-FrontendConfig and tables, the export's quantization parameters and figures), never typed by hand in C:
+Every number the firmware needs is written here from kws.frontend's FrontendConfig and tables and the export's
+quantization parameters and figures, never typed by hand in C:
 
     kws_settings.h   sizes (sample rate, window, hop, FFT, frames, coefficients), int8 input/output scale and
                      zero point, label count, TFLM arena and op list, audio ring, recognizer constants
@@ -9,27 +9,23 @@ FrontendConfig and tables, the export's quantization parameters and figures), ne
                      FFT twiddles, labels in output order
 
 The first line of each generated file says that it is generated, from which model (sha256) and with which
-flash / RAM / MAC figures. assemble_project() combines generated files, firmware_stub/ sources and a platform shell
-(deploy/arduino or deploy/mbed) into a folder that builds with the board's own tool. frontend_footprint() builds
-the frontend and recognizer with arm-none-eabi-gcc and reports their linked flash/RAM (cached by content hash).
+flash / RAM / MAC figures. Project assembly and the Cortex-M footprint build live in kws.firmware_build
+(assemble_project, frontend_footprint, DEPLOY_DIR, PLATFORMS); they are re-exported here.
 
-Run `python -m kws.firmware settings --out DIR` for default settings (the host build does this itself).
+Run `python -m kws.firmware settings --out DIR` for default settings (the host build does this itself), or
+`python -m kws.firmware footprint` for the Cortex-M4 flash/RAM of the frontend + recognizer.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import os
-import re
-import shutil
-import subprocess
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -38,8 +34,6 @@ from kws.errors import KwsError
 
 REPO = Path(__file__).resolve().parents[1]
 FIRMWARE_DIR = REPO / "firmware_stub"
-DEPLOY_DIR = REPO / "deploy"
-PLATFORMS = ("arduino", "mbed")
 # TFLM MicroMutableOpResolver methods for the builtin ops an exported DS-CNN uses (FIELD_FACTS: TFLite graph).
 TFLM_OP_METHODS = {
     "CONV_2D": "AddConv2D",
@@ -311,136 +305,21 @@ def write_default_settings(
     )
 
 
-def _copy_sources(dest: Path, generated_dir: Path, platform_dir: Path, flat: bool) -> None:
-    """Portable sources + TFLM backend + generated files + platform shell into dest (flat, or kws/ for Mbed)."""
-    lib = dest if flat else dest / "kws"
-    lib.mkdir(parents=True, exist_ok=True)
-    for f in sorted((FIRMWARE_DIR / "src").glob("*.[ch]")):
-        shutil.copy2(f, lib / f.name)
-    shutil.copy2(FIRMWARE_DIR / "tflm" / "kws_model_tflm.cpp", lib / "kws_model_tflm.cpp")
-    for f in sorted(generated_dir.iterdir()):
-        if f.suffix in (".h", ".c", ".cc", ".cpp"):
-            shutil.copy2(f, lib / f.name)
-    for f in sorted(platform_dir.iterdir()):
-        if f.is_file() and f.name != "README.md":
-            shutil.copy2(f, dest / f.name)
+# kws.firmware_build imports this module, so its names are re-exported lazily (PEP 562): `kws.firmware.X` and
+# `from kws.firmware import X` keep working for them without an import cycle.
+_BUILD_NAMES = ("assemble_project", "frontend_footprint", "DEPLOY_DIR", "PLATFORMS")
 
 
-def _model_binding(generated_dir: Path) -> str:
-    """kws_model_binding.h: the export's model array name, so the TFLM backend needs no hand edit."""
-    header = generated_dir / "model_data.h"
-    if not header.is_file():
-        raise KwsError(f"assemble_project: {header} missing; run `kws export` to generate the model's C array")
-    m = re.search(r"unsigned\s+char\s+(\w+)\s*\[", header.read_text())
-    if not m:
-        raise KwsError(f"assemble_project: no `unsigned char NAME[]` array declared in {header}")
-    first = (generated_dir / "kws_settings.h").read_text().splitlines()[0]
-    return (
-        f"{first}\n#ifndef KWS_MODEL_BINDING_H\n#define KWS_MODEL_BINDING_H\n"
-        f'#include "model_data.h"\n#define KWS_MODEL_ARRAY {m.group(1)}\n#endif\n'
-    )
+def __getattr__(name: str) -> Any:
+    if name in _BUILD_NAMES:
+        from kws import firmware_build
+
+        return getattr(firmware_build, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def assemble_project(
-    out_dir: str | os.PathLike, target: str, platform: str = "arduino", generated_dir: str | os.PathLike | None = None
-) -> Path:
-    """Assemble a ready-to-build folder for platform from an export's generated_dir; returns the project folder.
-
-    generated_dir must hold kws_settings.h, kws_tables.h/.c (write_settings) and model_data.h/.c (the export).
-    Arduino: out_dir/kws_arduino/ is a sketch (all sources flat beside kws_arduino.ino). Mbed: out_dir/kws_mbed/
-    with main.cpp, mbed_app.json, CMakeLists.txt and the sources under kws/. Each gets a README with the exact
-    build and flash commands. target is recorded in the README (the platform fixes the board).
-    """
-    if platform not in PLATFORMS:
-        raise KwsError(f"--platform {platform!r}: choose one of {', '.join(PLATFORMS)}")
-    gen = Path(generated_dir) if generated_dir else None
-    if gen is None or not (gen / "kws_settings.h").is_file():
-        raise KwsError(f"assemble_project: {gen}/kws_settings.h missing; write_settings() into that folder first")
-    dest = Path(out_dir) / f"kws_{platform}"
-    if dest.exists():
-        shutil.rmtree(dest)
-    _copy_sources(dest, gen, DEPLOY_DIR / platform, flat=platform == "arduino")
-    binding = _model_binding(gen)
-    (dest / ("kws_model_binding.h" if platform == "arduino" else "kws/kws_model_binding.h")).write_text(binding)
-    readme = (DEPLOY_DIR / platform / "README.md").read_text()
-    (dest / "README.md").write_text(f"<!-- assembled by kws.firmware for target {target} -->\n{readme}")
-    return dest
-
-
-def _source_digest(gen_dir: Path, target: str) -> str:
-    h = hashlib.sha256(target.encode())
-    for root in (FIRMWARE_DIR / "src", FIRMWARE_DIR / "m4", gen_dir):
-        for f in sorted(root.glob("*")):
-            if f.is_file() and f.suffix in (".c", ".h", ".ld"):
-                h.update(f.name.encode() + f.read_bytes())
-    h.update((FIRMWARE_DIR / "Makefile").read_bytes())
-    return h.hexdigest()[:16]
-
-
-def _parse_size(text: str) -> dict[str, dict[str, int]]:
-    """arm-none-eabi-size -B output -> {file name: {text, data, bss}}."""
-    rows = {}
-    for line in text.splitlines()[1:]:
-        parts = line.split()
-        if len(parts) >= 6:
-            rows[Path(parts[5]).name] = dict(text=int(parts[0]), data=int(parts[1]), bss=int(parts[2]))
-    return rows
-
-
-def frontend_footprint(
-    target: str = "cortex-m4",
-    generated_dir: str | os.PathLike | None = None,
-    cache_dir: str | os.PathLike | None = None,
-) -> dict:
-    """Flash and RAM of the frontend + rings + recognizer (+ libm) as linked by arm-none-eabi-gcc -Os.
-
-    A probe program using them (m4/size_main.c) minus an empty one with the same start-up (m4/base_main.c):
-    flash_bytes = text + data, ram_bytes = data + bss (static buffers; stack not included). generated_dir: an
-    export's settings (default: default settings). Cached under cache_dir by a hash of sources and settings.
-    """
-    if target != "cortex-m4":
-        raise KwsError(f"frontend_footprint: target {target!r} is not built here; only cortex-m4 is")
-    if shutil.which("arm-none-eabi-gcc") is None or shutil.which("make") is None:
-        raise KwsError("frontend_footprint: arm-none-eabi-gcc or make not found; run `make install` (Debian)")
-    cache = Path(cache_dir or os.environ.get("KWS_CACHE_DIR", Path.home() / ".cache" / "kws")) / "firmware"
-    with tempfile.TemporaryDirectory() as tmp:
-        gen = Path(generated_dir) if generated_dir else Path(tmp)
-        if not generated_dir:
-            write_default_settings(gen)
-        key = _source_digest(gen, target)
-        hit = cache / f"footprint_{key}.json"
-        if hit.is_file():
-            return json.loads(hit.read_text())
-        build = Path(tmp) / "build"
-        cmd = [
-            "make",
-            "-s",
-            "-C",
-            str(FIRMWARE_DIR),
-            f"TARGET={target}",
-            f"GEN_DIR={gen}",
-            f"BUILD_DIR={build}",
-            "size",
-        ]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise KwsError(f"frontend_footprint: `{' '.join(cmd)}` failed: {proc.stderr.strip().splitlines()[-1:]}")
-        sizes = _parse_size((build / target / "size.txt").read_text())
-    probe, base = sizes.pop("kws_size.elf"), sizes.pop("kws_base.elf")
-    delta = {k: probe[k] - base[k] for k in ("text", "data", "bss")}
-    result = dict(
-        flash_bytes=delta["text"] + delta["data"],
-        ram_bytes=delta["data"] + delta["bss"],
-        **delta,
-        target=target,
-        objects=sizes,
-        source_digest=key,
-    )
-    cache.mkdir(parents=True, exist_ok=True)
-    tmp_hit = hit.with_name(hit.name + ".tmp")
-    tmp_hit.write_text(json.dumps(result, indent=1))
-    os.replace(tmp_hit, hit)
-    return result
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_BUILD_NAMES])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -462,6 +341,8 @@ def main(argv: list[str] | None = None) -> int:
             ):
                 print(p)
         else:
+            from kws.firmware_build import frontend_footprint
+
             print(json.dumps(frontend_footprint(args.target, args.generated_dir), indent=1))
     except KwsError as e:
         print(f"kws.firmware: error: {e}", file=os.sys.stderr)
