@@ -5,13 +5,18 @@ Module map (one noun per module) and the dependency rule: imports point DOWN thi
     errors       one-line user errors (KwsError) raised by every layer, printed by the CLI
     frontend     FrontendConfig and the MFCC frontend (numpy reference + batched torch); the tables the C
                  frontend and the exporter reuse. The single source of truth for features.
+    augment      AugmentConfig and the Augmenter: training noise mix + time shift, batched through TorchFrontend
     audio        reading wav files robustly (resample, downmix, pad/crop, reasons for unusable files)
-    data         Speech Commands layout: splits, 12-class task, test-set loader, augmentation, feature cache
+    data         Speech Commands layout: splits, 12-class task, test-set loader, feature cache (re-exports augment)
     download     fetching and safely extracting the official archives
     synth        an offline Speech-Commands-layout dataset spoken by espeak-ng
-    firmware     generated C settings/tables for the device, firmware project assembly, Cortex-M4 frontend footprint
+    firmware     generated C settings/tables for the device (DeviceConfig, write_settings), `python -m kws.firmware`
+    firmware_build  firmware project assembly and the Cortex-M4 frontend footprint build (firmware re-exports
+                 them lazily, on first access, never at import)
     models       ArchSpec (serializable DS-CNN description), presets, create()
     cost         parameters, MACs and activation bytes computed from an ArchSpec alone
+    distributed  torchrun helpers: rank/world, process-group init, device choice, per-rank batch sharding
+    tblog        TensorBoard scalar event files for a run's tb/ folder, without importing TensorFlow
     checkpoint   run directories: atomic writes, weights + JSON configs, loading a run back
     predict      evaluate() / mean_loss(), predictors for run directories and TFLite files, `kws eval/predict`
     train        train_one_epoch / fit, the `kws train` job, DistributedDataParallel
