@@ -2,8 +2,9 @@
 
 Recipe (Hello Edge, FIELD_FACTS.md): Adam 1e-3 with a cosine schedule stepped per batch, batch 64, background
 noise + time shift recomputed on every batch by the data Augmenter, validation each epoch, best-by-validation and
-last checkpoints. fit() trains an EXISTING model (possibly just grown) for cfg.epochs with a fresh optimizer and a
-restarted schedule, so growing can call it once per round.
+last checkpoints. TrainConfig, the optimizer and the schedule live in kws.recipe and are re-exported here. fit()
+trains an EXISTING model (possibly just grown) for cfg.epochs with a fresh optimizer and a restarted schedule, so
+growing can call it once per round.
 
 Exact resume: the end-of-epoch checkpoint (last.pt) holds the model, optimizer, scheduler, the shuffle generator
 (identical on every rank), each rank's augmentation generator and global torch RNG (dropout), the epoch, the best
@@ -16,10 +17,9 @@ or prints.
 
 from __future__ import annotations
 
-import math
 import sys
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,88 +30,17 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from kws import checkpoint
-from kws.data import AugmentConfig, Augmenter, Dataset, features
+from kws.data import Augmenter, Dataset, features
 from kws.distributed import average_buffers, dist_info, init_distributed, select_device, shard_batches
 from kws.errors import KwsError
 from kws.predict import as_tensor, evaluate, mean_loss
+from kws.recipe import OPTIMIZERS as OPTIMIZERS  # re-exported: the recipe lives in kws.recipe
+from kws.recipe import SCHEDULES as SCHEDULES
+from kws.recipe import TrainConfig as TrainConfig
+from kws.recipe import lr_factor as lr_factor
+from kws.recipe import make_optimizer as make_optimizer
+from kws.recipe import make_scheduler as make_scheduler
 from kws.tblog import ScalarLog
-
-OPTIMIZERS = ("adam", "adamw", "sgd")
-SCHEDULES = ("cosine", "constant")
-
-
-@dataclass(frozen=True, kw_only=True)
-class TrainConfig:
-    """Optimisation hyper-parameters of one training phase. augment=None trains on clean cached features."""
-
-    epochs: int = 40
-    batch_size: int = 64
-    lr: float = 1e-3
-    optimizer: str = "adam"  # adam | adamw | sgd (momentum 0.9, Nesterov)
-    weight_decay: float = 0.0
-    schedule: str = "cosine"  # cosine (per batch, to 0 at the last step) | constant
-    warmup_epochs: int = 0  # linear warm-up before the cosine
-    label_smoothing: float = 0.0
-    seed: int = 0
-    augment: AugmentConfig | None = AugmentConfig()
-
-    def __post_init__(self) -> None:
-        problems = []
-        if self.epochs < 0 or self.batch_size < 1:
-            problems.append("--epochs must be >= 0 and --batch-size >= 1")
-        if not self.lr > 0:
-            problems.append("--lr must be > 0")
-        if self.optimizer not in OPTIMIZERS:
-            problems.append(f"--optimizer {self.optimizer!r} is not one of {', '.join(OPTIMIZERS)}")
-        if self.schedule not in SCHEDULES:
-            problems.append(f"schedule {self.schedule!r} is not one of {', '.join(SCHEDULES)}")
-        if not 0 <= self.label_smoothing < 1:
-            problems.append("--label-smoothing must be in [0, 1)")
-        if self.warmup_epochs < 0 or (self.epochs and self.warmup_epochs >= self.epochs):
-            problems.append("warmup_epochs must be >= 0 and below --epochs")
-        if problems:
-            raise KwsError("train config: " + "; ".join(problems))
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["augment"] = None if self.augment is None else asdict(self.augment)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise KwsError(f"train config: unknown field(s) {unknown}; expected a subset of {sorted(known)}")
-        kw = dict(d)
-        if kw.get("augment") is not None:
-            kw["augment"] = AugmentConfig.from_dict(kw["augment"])
-        return cls(**kw)
-
-
-def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    params = model.parameters()
-    if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay)
-
-
-def lr_factor(step: int, total_steps: int, warmup_steps: int, schedule: str) -> float:
-    """Multiplier of the base lr before optimizer step `step` (0-based): linear warm-up, then half a cosine period
-    0.5 (1 + cos(pi t / T)) over the remaining steps (Loshchilov & Hutter 2017, SGDR without restarts)."""
-    if step < warmup_steps:
-        return (step + 1) / warmup_steps
-    if schedule == "constant":
-        return 1.0
-    t, span = step - warmup_steps, max(1, total_steps - warmup_steps)
-    return 0.5 * (1.0 + math.cos(math.pi * min(t, span) / span))
-
-
-def make_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int):
-    total, warmup = cfg.epochs * steps_per_epoch, cfg.warmup_epochs * steps_per_epoch
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total, warmup, cfg.schedule))
 
 
 def train_one_epoch(
@@ -424,6 +353,8 @@ def train_run(
 
 
 __all__ = [
+    "OPTIMIZERS",
+    "SCHEDULES",
     "TrainConfig",
     "dist_info",
     "evaluate",
