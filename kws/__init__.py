@@ -19,8 +19,10 @@ Module map (one noun per module) and the dependency rule: imports point DOWN thi
     tblog        TensorBoard scalar event files for a run's tb/ folder, without importing TensorFlow
     checkpoint   run directories: atomic writes, weights + JSON configs, loading a run back
     predict      evaluate() / mean_loss(), predictors for run directories and TFLite files, `kws eval/predict`
+    recipe       TrainConfig, the optimizer and the per-batch lr schedule of one training phase (train re-exports)
     train        train_one_epoch / fit, the `kws train` job, DistributedDataParallel
-    splitting    the exact splitting matrices S = S_own + S_dw, eigen-decomposition, split()
+    split_apply  split(): apply a splitting plan, widening a DS-CNN (splitting re-exports it)
+    splitting    the exact splitting matrices S = S_own + S_dw, eigen-decomposition (re-exports split())
     selection    budget-aware greedy choice of units to split
     grow         the growth loop (`kws grow`), its rounds, checkpoints and growth report data
     export       Keras rebuild, int8/float TFLite, ONNX, TFLM arena, C arrays, targets, footprint report
