@@ -70,10 +70,12 @@ def run_grow(arm: str, root: Path, out: Path, cfg: GrowConfig) -> dict:
     rep = grow(root, out, c, resume=out.exists())
     rounds = []
     for r in rep["rounds"]:
-        spec = models.ArchSpec.from_dict(json.loads((out / "rounds" / f"round_{r['round']:03d}" / "arch.json")
-                                                    .read_text()))
-        rounds.append(dict(r, arch=spec.to_dict(),
-                           train_epochs=c.seed_epochs if r["round"] == 0 else c.epochs_per_round))
+        spec = models.ArchSpec.from_dict(
+            json.loads((out / "rounds" / f"round_{r['round']:03d}" / "arch.json").read_text())
+        )
+        rounds.append(
+            dict(r, arch=spec.to_dict(), train_epochs=c.seed_epochs if r["round"] == 0 else c.epochs_per_round)
+        )
     return dict(report=rep, rounds=rounds)
 
 
@@ -88,10 +90,16 @@ def run_uniform(root: Path, out: Path, cfg: GrowConfig, params: int, epochs: int
     test = ds.splits["test"]
     val = ds.splits["validation"]
     c = cost(spec, len(ds.labels))
-    return dict(width=width, params=c.params_deployed, macs=c.macs, epochs=epochs,
-                test_acc=evaluate(model, data.features(test, ds.frontend), test.labels)["acc"],
-                val_acc=evaluate(model, data.features(val, ds.frontend), val.labels)["acc"],
-                train_s=time.perf_counter() - t0, train_macs=3 * c.macs * len(ds.splits["train"].labels) * epochs)
+    return dict(
+        width=width,
+        params=c.params_deployed,
+        macs=c.macs,
+        epochs=epochs,
+        test_acc=evaluate(model, data.features(test, ds.frontend), test.labels)["acc"],
+        val_acc=evaluate(model, data.features(val, ds.frontend), val.labels)["acc"],
+        train_s=time.perf_counter() - t0,
+        train_macs=3 * c.macs * len(ds.splits["train"].labels) * epochs,
+    )
 
 
 def _val_acc(run_dir: str, root: Path) -> float:
@@ -106,36 +114,61 @@ def _val_acc(run_dir: str, root: Path) -> float:
 def one_run(arm: str, budget_k: float, seed: int, args, root: Path) -> dict:
     out = args.out / f"b{budget_k:g}_{arm}_s{seed}"
     base = GrowConfig()
-    cfg = GrowConfig(budget_kparams=budget_k, seed=seed, seed_width=args.seed_width, seed_epochs=args.seed_epochs,
-                     epochs_per_round=args.epochs_per_round, growth_per_round=args.growth,
-                     total_epochs=args.total_epochs, activation=args.activation, seed_arch=args.seed_arch,
-                     train=replace(base.train, seed=seed))
+    cfg = GrowConfig(
+        budget_kparams=budget_k,
+        seed=seed,
+        seed_width=args.seed_width,
+        seed_epochs=args.seed_epochs,
+        epochs_per_round=args.epochs_per_round,
+        growth_per_round=args.growth,
+        total_epochs=args.total_epochs,
+        activation=args.activation,
+        seed_arch=args.seed_arch,
+        train=replace(base.train, seed=seed),
+    )
     n_train = len(data.load_dataset(root, progress=False, splits=("train",)).splits["train"].labels)
     split = dict(clips=cfg.split_clips, position_stride=cfg.position_stride)
     if arm == "uniform":
         ref = json.loads((args.out / f"b{budget_k:g}_grown_s{seed}.json").read_text())
-        return dict(arm=arm, budget_k=budget_k, seed=seed,
-                    **run_uniform(root, out, cfg, ref["params"], args.total_epochs))
+        return dict(
+            arm=arm, budget_k=budget_k, seed=seed, **run_uniform(root, out, cfg, ref["params"], args.total_epochs)
+        )
     if arm == "retrain":  # produced by the grown arm's --compare-retrain
         ref = json.loads((args.out / f"b{budget_k:g}_grown_s{seed}.json").read_text())
         return dict(ref["retrain"], arm=arm, budget_k=budget_k, seed=seed)
     g = run_grow(arm, root, out, cfg)
     rep = g["report"]
     fin = rep["final"]["continue"]
-    res = dict(arm=arm, budget_k=budget_k, seed=seed, params=rep["params"], macs=rep["macs"],
-               widths=[rep["arch"]["conv1_width"], *rep["arch"]["widths"]], rounds=len(rep["rounds"]) - 1,
-               epochs=rep["total_epochs"], test_acc=fin["test_acc"], val_acc=_val_acc(fin["run_dir"], root),
-               train_macs=training_macs(g["rounds"], rep["config"]["final_epochs"], n_train,
-                                        None if arm == "random" else split),
-               split_s=sum(r.get("split_s", 0) for r in rep["rounds"]),
-               train_s=sum(r.get("train_s", 0) for r in rep["rounds"]) + fin["train_s"])
+    res = dict(
+        arm=arm,
+        budget_k=budget_k,
+        seed=seed,
+        params=rep["params"],
+        macs=rep["macs"],
+        widths=[rep["arch"]["conv1_width"], *rep["arch"]["widths"]],
+        rounds=len(rep["rounds"]) - 1,
+        epochs=rep["total_epochs"],
+        test_acc=fin["test_acc"],
+        val_acc=_val_acc(fin["run_dir"], root),
+        train_macs=training_macs(
+            g["rounds"], rep["config"]["final_epochs"], n_train, None if arm == "random" else split
+        ),
+        split_s=sum(r.get("split_s", 0) for r in rep["rounds"]),
+        train_s=sum(r.get("train_s", 0) for r in rep["rounds"]) + fin["train_s"],
+    )
     res["growth_macs"] = training_macs(g["rounds"], 0, n_train, None if arm == "random" else split)
     if "retrain" in rep["final"]:
         rt = rep["final"]["retrain"]
-        res["retrain"] = dict(params=rep["params"], macs=rep["macs"], epochs=rt["epochs"], test_acc=rt["test_acc"],
-                              val_acc=_val_acc(rt["run_dir"], root), train_s=rt["train_s"],
-                              # the search (growth phase) is part of the cost of the retrained model
-                              train_macs=3 * rep["macs"] * n_train * rt["epochs"] + res["growth_macs"])
+        res["retrain"] = dict(
+            params=rep["params"],
+            macs=rep["macs"],
+            epochs=rt["epochs"],
+            test_acc=rt["test_acc"],
+            val_acc=_val_acc(rt["run_dir"], root),
+            train_s=rt["train_s"],
+            # the search (growth phase) is part of the cost of the retrained model
+            train_macs=3 * rep["macs"] * n_train * rt["epochs"] + res["growth_macs"],
+        )
     return res
 
 
@@ -147,9 +180,12 @@ def summarize(results: list[dict]) -> dict:
     for budget, arms in table.items():
         out[budget] = {}
         for arm, rs in arms.items():
-            row = dict(n=len(rs), params=round(statistics.mean(r["params"] for r in rs)),
-                       macs=round(statistics.mean(r["macs"] for r in rs)),
-                       train_gmacs=round(statistics.mean(r["train_macs"] for r in rs) / 1e9, 1))
+            row = dict(
+                n=len(rs),
+                params=round(statistics.mean(r["params"] for r in rs)),
+                macs=round(statistics.mean(r["macs"] for r in rs)),
+                train_gmacs=round(statistics.mean(r["train_macs"] for r in rs) / 1e9, 1),
+            )
             for key in ("test_acc", "val_acc"):
                 vals = [100 * r[key] for r in rs]
                 row[key] = round(statistics.mean(vals), 2)
@@ -166,12 +202,14 @@ def plot(summary: dict, path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(7, 4))
     for arm in ARMS:
-        pts = [(v[arm]["params"], v[arm]["test_acc"], v[arm]["test_acc_std"] or 0) for v in summary.values()
-               if arm in v]
+        pts = [
+            (v[arm]["params"], v[arm]["test_acc"], v[arm]["test_acc_std"] or 0) for v in summary.values() if arm in v
+        ]
         if pts:
             pts.sort()
-            ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts], marker="o",
-                        capsize=3, label=arm)
+            ax.errorbar(
+                [p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts], marker="o", capsize=3, label=arm
+            )
     ax.set_xscale("log")
     ax.set_xlabel("deployed parameters")
     ax.set_ylabel("test accuracy (%)")
@@ -212,16 +250,25 @@ def main() -> int:
                     res = one_run(arm, budget, seed, args, args.data)
                     res["wall_s"] = time.perf_counter() - t0
                     path.write_text(json.dumps(res, indent=1))
-                    print(f"bench: {path.name}: test {res['test_acc']:.4f} val {res['val_acc']:.4f} "
-                          f"({res['wall_s']:.0f} s)", file=sys.stderr, flush=True)
+                    print(
+                        f"bench: {path.name}: test {res['test_acc']:.4f} val {res['val_acc']:.4f} "
+                        f"({res['wall_s']:.0f} s)",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                 res = json.loads(path.read_text())
                 if arm in args.arms:
                     results.append(res)
     summary = summarize(results)
     (args.out / "summary.json").write_text(json.dumps(summary, indent=1))
     plot(summary, args.out / "grow_vs_fixed.png")
-    print(json.dumps(dict(config=vars(args) | dict(data=str(args.data), out=str(args.out)), summary=summary),
-                     indent=1, default=str))
+    print(
+        json.dumps(
+            dict(config=vars(args) | dict(data=str(args.data), out=str(args.out)), summary=summary),
+            indent=1,
+            default=str,
+        )
+    )
     return 0
 
 

@@ -33,9 +33,16 @@ class LayerCost:
         return _numel(self.inp) + _numel(self.out)
 
     def to_dict(self) -> dict:
-        return dict(name=self.name, kind=self.kind, input=list(self.inp), output=list(self.out), macs=self.macs,
-                    params_deployed=self.params_deployed, params_trainable=self.params_trainable,
-                    activation_bytes=self.activation_bytes)
+        return dict(
+            name=self.name,
+            kind=self.kind,
+            input=list(self.inp),
+            output=list(self.out),
+            macs=self.macs,
+            params_deployed=self.params_deployed,
+            params_trainable=self.params_trainable,
+            activation_bytes=self.activation_bytes,
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,9 +75,14 @@ class Cost:
         return total
 
     def to_dict(self) -> dict:
-        return dict(params_trainable=self.params_trainable, params_deployed=self.params_deployed, macs=self.macs,
-                    peak_activation_bytes=self.peak_activation_bytes, weight_bytes_int8=self.weight_bytes_int8,
-                    per_layer=[layer.to_dict() for layer in self.per_layer])
+        return dict(
+            params_trainable=self.params_trainable,
+            params_deployed=self.params_deployed,
+            macs=self.macs,
+            peak_activation_bytes=self.peak_activation_bytes,
+            weight_bytes_int8=self.weight_bytes_int8,
+            per_layer=[layer.to_dict() for layer in self.per_layer],
+        )
 
 
 def _numel(shape: tuple[int, ...]) -> int:
@@ -91,13 +103,34 @@ def cost(arch: str | dict | ArchSpec, num_classes: int = 12) -> Cost:
             weights, macs = oc * kh * kw, oh * ow * oc * kh * kw
         else:
             weights, macs = oc * ic * kh * kw, oh * ow * oc * ic * kh * kw
-        layers.append(LayerCost(name=g["name"], kind=g["kind"], inp=tuple(g["inp"]), out=tuple(g["out"]), macs=macs,
-                                params_deployed=weights + oc, params_trainable=weights + 2 * oc))
+        layers.append(
+            LayerCost(
+                name=g["name"],
+                kind=g["kind"],
+                inp=tuple(g["inp"]),
+                out=tuple(g["out"]),
+                macs=macs,
+                params_deployed=weights + oc,
+                params_trainable=weights + 2 * oc,
+            )
+        )
     c = spec.unit_widths[-1]
     h, w, _ = layers[-1].out
-    layers.append(LayerCost(name="pool", kind="avgpool", inp=(h, w, c), out=(1, 1, c), macs=0, params_deployed=0,
-                            params_trainable=0))
+    layers.append(
+        LayerCost(
+            name="pool", kind="avgpool", inp=(h, w, c), out=(1, 1, c), macs=0, params_deployed=0, params_trainable=0
+        )
+    )
     fc = c * num_classes + num_classes
-    layers.append(LayerCost(name="classifier", kind="fc", inp=(1, 1, c), out=(1, 1, num_classes), macs=c * num_classes,
-                            params_deployed=fc, params_trainable=fc))
+    layers.append(
+        LayerCost(
+            name="classifier",
+            kind="fc",
+            inp=(1, 1, c),
+            out=(1, 1, num_classes),
+            macs=c * num_classes,
+            params_deployed=fc,
+            params_trainable=fc,
+        )
+    )
     return Cost(per_layer=tuple(layers))

@@ -38,8 +38,9 @@ def dataset(out: Path, per_word: int) -> Path:
     return synth_dir
 
 
-def run_demo(out: str | Path = "demo_out", *, budget_kparams: float = 12.0, per_word: int = 100,
-             target: str = "cortex-m4") -> dict:
+def run_demo(
+    out: str | Path = "demo_out", *, budget_kparams: float = 12.0, per_word: int = 100, target: str = "cortex-m4"
+) -> dict:
     """Run the pipeline into `out`; returns where everything is. Re-running resumes finished steps."""
     from kws.export import export_run
     from kws.grow import GrowConfig, grow
@@ -51,8 +52,16 @@ def run_demo(out: str | Path = "demo_out", *, budget_kparams: float = 12.0, per_
     root = dataset(out, per_word)
     run_dir = out / "grown"
     base = GrowConfig()
-    cfg = GrowConfig(budget_kparams=budget_kparams, seed_width=16, seed_epochs=5, epochs_per_round=1,
-                     final_epochs=20, max_rounds=6, split_clips=256, train=replace(base.train, batch_size=64))
+    cfg = GrowConfig(
+        budget_kparams=budget_kparams,
+        seed_width=16,
+        seed_epochs=5,
+        epochs_per_round=1,
+        final_epochs=20,
+        max_rounds=6,
+        split_clips=256,
+        train=replace(base.train, batch_size=64),
+    )
     if not (run_dir / "growth_report.json").is_file():
         _log(f"growing a DS-CNN to {budget_kparams:g}K parameters into {run_dir}")
         grow(root, run_dir, cfg, resume=run_dir.exists())
@@ -64,9 +73,17 @@ def run_demo(out: str | Path = "demo_out", *, budget_kparams: float = 12.0, per_
         raise KwsError(f"export failed: {e}") from None
     html = write_report(run_dir)
     grown = json.loads((run_dir / "growth_report.json").read_text())
-    return dict(test_acc=grown["final"][grown["chosen_finish"]]["test_acc"],
-                int8_test_acc=report["parity"]["int8_accuracy"],
-                dataset=str(root), run_dir=str(run_dir), model=str(run_dir / "final"), export=str(export_dir),
-                report=str(html), params=report.get("params"), macs=report.get("macs"),
-                flash_bytes=report.get("flash_bytes"), ram_bytes=report.get("ram_bytes"),
-                minutes=(time.perf_counter() - t0) / 60)
+    return dict(
+        test_acc=grown["final"][grown["chosen_finish"]]["test_acc"],
+        int8_test_acc=report["parity"]["int8_accuracy"],
+        dataset=str(root),
+        run_dir=str(run_dir),
+        model=str(run_dir / "final"),
+        export=str(export_dir),
+        report=str(html),
+        params=report.get("params"),
+        macs=report.get("macs"),
+        flash_bytes=report.get("flash_bytes"),
+        ram_bytes=report.get("ram_bytes"),
+        minutes=(time.perf_counter() - t0) / 60,
+    )

@@ -81,21 +81,48 @@ class ArchSpec:
         return self.with_unit_widths([width] * len(self.unit_widths))
 
     def geometry(self) -> list[dict]:
-        """Per conv layer: name, input (h, w, c), output (h, w, c), kernel, stride, padding (top, bottom, left, right)."""
+        """Per conv layer: name, input and output (h, w, c), kernel, stride, padding (top, bottom, left, right)."""
         h, w = self.input_shape
         layers = []
         oh, pt, pb = same_padding(h, self.conv1_kernel[0], self.conv1_stride[0])
         ow, pl, pr = same_padding(w, self.conv1_kernel[1], self.conv1_stride[1])
-        layers.append(dict(name="conv1", kind="conv", inp=(h, w, 1), out=(oh, ow, self.conv1_width),
-                           kernel=self.conv1_kernel, stride=self.conv1_stride, padding=(pt, pb, pl, pr)))
+        layers.append(
+            dict(
+                name="conv1",
+                kind="conv",
+                inp=(h, w, 1),
+                out=(oh, ow, self.conv1_width),
+                kernel=self.conv1_kernel,
+                stride=self.conv1_stride,
+                padding=(pt, pb, pl, pr),
+            )
+        )
         h, w, c = oh, ow, self.conv1_width
-        for i, (width, stride) in enumerate(zip(self.widths, self.strides)):
+        for i, (width, stride) in enumerate(zip(self.widths, self.strides, strict=True)):
             oh, pt, pb = same_padding(h, self.dw_kernel[0], stride[0])
             ow, pl, pr = same_padding(w, self.dw_kernel[1], stride[1])
-            layers.append(dict(name=f"blocks.{i}.dw", kind="depthwise", inp=(h, w, c), out=(oh, ow, c),
-                               kernel=self.dw_kernel, stride=tuple(stride), padding=(pt, pb, pl, pr)))
-            layers.append(dict(name=f"blocks.{i}.pw", kind="pointwise", inp=(oh, ow, c), out=(oh, ow, width),
-                               kernel=(1, 1), stride=(1, 1), padding=(0, 0, 0, 0)))
+            layers.append(
+                dict(
+                    name=f"blocks.{i}.dw",
+                    kind="depthwise",
+                    inp=(h, w, c),
+                    out=(oh, ow, c),
+                    kernel=self.dw_kernel,
+                    stride=tuple(stride),
+                    padding=(pt, pb, pl, pr),
+                )
+            )
+            layers.append(
+                dict(
+                    name=f"blocks.{i}.pw",
+                    kind="pointwise",
+                    inp=(oh, ow, c),
+                    out=(oh, ow, width),
+                    kernel=(1, 1),
+                    stride=(1, 1),
+                    padding=(0, 0, 0, 0),
+                )
+            )
             h, w, c = oh, ow, width
         return layers
 
@@ -126,8 +153,9 @@ class ArchSpec:
 
 
 def _preset(width: int, conv1_stride: tuple[int, int], strides: list[tuple[int, int]]) -> ArchSpec:
-    return ArchSpec(conv1_width=width, widths=(width,) * len(strides), strides=tuple(strides),
-                    conv1_stride=conv1_stride)
+    return ArchSpec(
+        conv1_width=width, widths=(width,) * len(strides), strides=tuple(strides), conv1_stride=conv1_stride
+    )
 
 
 # Hello Edge presets (FIELD_FACTS.md): counts asserted in tests/test_cost.py.
@@ -185,8 +213,15 @@ def _activation(name: str) -> nn.Module:
 class DSBlock(nn.Module):
     """Depthwise 3x3 (+BN+act) then pointwise 1x1 (+BN+act). Convolutions carry no bias: BN follows."""
 
-    def __init__(self, c_in: int, c_out: int, kernel: tuple[int, int], stride: tuple[int, int],
-                 padding: tuple[int, int, int, int], activation: str):
+    def __init__(
+        self,
+        c_in: int,
+        c_out: int,
+        kernel: tuple[int, int],
+        stride: tuple[int, int],
+        padding: tuple[int, int, int, int],
+        activation: str,
+    ):
         super().__init__()
         top, bottom, left, right = padding
         self.pad = nn.ZeroPad2d((left, right, top, bottom))
@@ -218,8 +253,9 @@ class DSCNN(nn.Module):
         self.blocks = nn.ModuleList()
         for i in range(spec.num_blocks):
             dw = geo[1 + 2 * i]
-            self.blocks.append(DSBlock(dw["inp"][2], spec.widths[i], dw["kernel"], dw["stride"], dw["padding"],
-                                       spec.activation))
+            self.blocks.append(
+                DSBlock(dw["inp"][2], spec.widths[i], dw["kernel"], dw["stride"], dw["padding"], spec.activation)
+            )
         self.dropout = nn.Dropout(spec.dropout)
         self.classifier = nn.Linear(spec.unit_widths[-1], num_classes)
 
@@ -237,8 +273,12 @@ class DSCNN(nn.Module):
         return self.classifier(self.dropout(x))
 
 
-def create(name_or_spec: str | dict | ArchSpec, num_classes: int = 12, activation: str | None = None,
-           dropout: float | None = None) -> DSCNN:
+def create(
+    name_or_spec: str | dict | ArchSpec,
+    num_classes: int = 12,
+    activation: str | None = None,
+    dropout: float | None = None,
+) -> DSCNN:
     """Build a DS-CNN from a preset name or spec; activation/dropout override the spec's when given."""
     spec = resolve_arch(name_or_spec)
     if activation is not None:

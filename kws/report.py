@@ -51,13 +51,21 @@ def _fig_accuracy(rounds: list[dict], num_classes: int):
         xs = [r[key] for r in rounds]
         ax.plot(xs, [100 * r["val_acc"] for r in rounds], "o-", label="grown (per round)")
         for i, r in enumerate(rounds):
-            ax.annotate(str(r["round"]), (xs[i], 100 * r["val_acc"]), fontsize=7, xytext=(3, 3),
-                        textcoords="offset points")
+            ax.annotate(
+                str(r["round"]), (xs[i], 100 * r["val_acc"]), fontsize=7, xytext=(3, 3), textcoords="offset points"
+            )
         for name in REFERENCE_PRESETS:
             c = cost(PRESETS[name], num_classes)
             ax.axvline(c.params_deployed if key == "params" else c.macs, ls=":", color="gray")
-            ax.text(c.params_deployed if key == "params" else c.macs, ax.get_ylim()[0], name, rotation=90,
-                    fontsize=7, color="gray", va="bottom")
+            ax.text(
+                c.params_deployed if key == "params" else c.macs,
+                ax.get_ylim()[0],
+                name,
+                rotation=90,
+                fontsize=7,
+                color="gray",
+                va="bottom",
+            )
         ax.set_xscale("log")
         ax.set_xlabel(label)
         ax.set_ylabel("validation accuracy (%)")
@@ -84,7 +92,7 @@ def _fig_spectra(rounds: list[dict]):
     with_spectra = [r for r in rounds if r.get("spectra")]
     layers = list(with_spectra[0]["spectra"]) if with_spectra else []
     fig, axes = plt.subplots(1, max(len(layers), 1), figsize=(2.6 * max(len(layers), 1), 3.6), squeeze=False)
-    for ax, layer in zip(axes[0], layers):
+    for ax, layer in zip(axes[0], layers, strict=False):
         for r in with_spectra:
             lam = sorted(r["spectra"][layer]["lambda_min"])
             ax.plot(range(len(lam)), lam, ".", ms=2, label=f"r{r['round']}")
@@ -145,26 +153,33 @@ def write_report(run_dir: str | Path) -> Path:
     num_classes = 12
     out = run_dir / "report"
     out.mkdir(exist_ok=True)
-    figures = [("accuracy", "Accuracy vs parameters and MACs", _fig_accuracy(rounds, num_classes)),
-               ("widths", "Per-layer widths", _fig_widths(rounds)),
-               ("spectra", "Eigenvalue spectra", _fig_spectra(rounds)),
-               ("dloss", "Predicted vs actual loss change", _fig_dloss(rounds))]
+    figures = [
+        ("accuracy", "Accuracy vs parameters and MACs", _fig_accuracy(rounds, num_classes)),
+        ("widths", "Per-layer widths", _fig_widths(rounds)),
+        ("spectra", "Eigenvalue spectra", _fig_spectra(rounds)),
+        ("dloss", "Predicted vs actual loss change", _fig_dloss(rounds)),
+    ]
     export = _find_export(run_dir)
     if export:
         figures.append(("footprint", "Export footprint", _fig_footprint(export)))
-    parts = [f"<h1>kws growth report</h1><p>{html.escape(str(run_dir))}</p>",
-             f"<p>{rep['params']:,} deployed parameters, {rep['macs']:,} MACs, "
-             f"{rep['peak_activation_bytes']:,} B peak activations.</p><table border=1 cellpadding=3>"
-             "<tr><th>finish</th><th>epochs</th><th>test accuracy</th></tr>"]
+    parts = [
+        f"<h1>kws growth report</h1><p>{html.escape(str(run_dir))}</p>",
+        f"<p>{rep['params']:,} deployed parameters, {rep['macs']:,} MACs, "
+        f"{rep['peak_activation_bytes']:,} B peak activations.</p><table border=1 cellpadding=3>"
+        "<tr><th>finish</th><th>epochs</th><th>test accuracy</th></tr>",
+    ]
     for how, f in rep["final"].items():
         parts.append(f"<tr><td>{html.escape(how)}</td><td>{f['epochs']}</td><td>{100 * f['test_acc']:.2f}%</td></tr>")
     parts.append("</table>")
     for key, title, fig in figures:
         data = _png(fig, out / f"{key}.png")
         parts.append(f'<h2>{html.escape(title)}</h2><img id="{key}" alt="{key}" src="data:image/png;base64,{data}">')
-    page = ("<!doctype html><html><head><meta charset='utf-8'><title>kws growth report</title>"
-            "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}img{max-width:100%}</style></head><body>"
-            + "\n".join(parts) + "</body></html>\n")
+    page = (
+        "<!doctype html><html><head><meta charset='utf-8'><title>kws growth report</title>"
+        "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}img{max-width:100%}</style></head><body>"
+        + "\n".join(parts)
+        + "</body></html>\n"
+    )
     path = out / "report.html"
     path.write_text(page)
     return path

@@ -24,8 +24,16 @@ def mini_root() -> Path:
 
 
 # A tiny growth schedule (1-epoch phases, width-8 seed, 3K-param budget): tests of kws.grow and kws.report share it.
-TINY_GROW_KW = dict(seed_width=8, seed_epochs=1, epochs_per_round=1, final_epochs=1, max_rounds=2,
-                    growth_per_round=1.0, split_clips=128, budget_kparams=3.0)
+TINY_GROW_KW = dict(
+    seed_width=8,
+    seed_epochs=1,
+    epochs_per_round=1,
+    final_epochs=1,
+    max_rounds=2,
+    growth_per_round=1.0,
+    split_clips=128,
+    budget_kparams=3.0,
+)
 
 
 def _tiny_grow():

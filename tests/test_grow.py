@@ -69,8 +69,9 @@ def test_resume_reproduces_uninterrupted_run(grown, mini_root, tmp_path):
 
 
 def test_budget_below_seed_is_one_line_error(mini_root, tmp_path, capsys):
-    rc = main(["grow", "--data", str(mini_root), "--out", str(tmp_path / "r"), "--budget-kparams", "0.5",
-               "--seed-width", "8"])
+    rc = main(
+        ["grow", "--data", str(mini_root), "--out", str(tmp_path / "r"), "--budget-kparams", "0.5", "--seed-width", "8"]
+    )
     err = capsys.readouterr().err.strip()
     assert rc != 0 and "\n" not in err and "--budget-kparams" in err and "seed" in err
 
@@ -78,16 +79,36 @@ def test_budget_below_seed_is_one_line_error(mini_root, tmp_path, capsys):
 def test_missing_budget_and_missing_data(tmp_path):
     with pytest.raises(KwsError, match="budget"):
         grow(tmp_path, tmp_path / "r", replace(TINY, budget_kparams=None))
-    assert main(["grow", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "r2"),
-                 "--budget-kparams", "300"]) != 0
+    assert (
+        main(["grow", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "r2"), "--budget-kparams", "300"]) != 0
+    )
 
 
 def test_cli_grow_300k_budget(mini_root, tmp_path, capsys):
     """The user's words: `kws grow --budget-kparams 300` (one short round here) stays within 300K params."""
     out = tmp_path / "r300"
-    rc = main(["grow", "--data", str(mini_root), "--out", str(out), "--budget-kparams", "300", "--seed-width", "16",
-               "--seed-epochs", "1", "--max-rounds", "1", "--final-epochs", "1", "--split-clips", "128",
-               "--json"])
+    rc = main(
+        [
+            "grow",
+            "--data",
+            str(mini_root),
+            "--out",
+            str(out),
+            "--budget-kparams",
+            "300",
+            "--seed-width",
+            "16",
+            "--seed-epochs",
+            "1",
+            "--max-rounds",
+            "1",
+            "--final-epochs",
+            "1",
+            "--split-clips",
+            "128",
+            "--json",
+        ]
+    )
     assert rc == 0
     rep = json.loads(capsys.readouterr().out)
     assert rep["params"] <= 300_000

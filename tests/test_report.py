@@ -64,8 +64,15 @@ def test_footprint_figure_appears_once_exported(grown, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(out, run)
     (run / "export").mkdir()
-    (run / "export" / "report.json").write_text(json.dumps(dict(
-        flash_bytes=81_928, ram_bytes=67_616, target=dict(name="cortex-m4", flash_bytes=1 << 20, ram_bytes=256 << 10))))
+    (run / "export" / "report.json").write_text(
+        json.dumps(
+            dict(
+                flash_bytes=81_928,
+                ram_bytes=67_616,
+                target=dict(name="cortex-m4", flash_bytes=1 << 20, ram_bytes=256 << 10),
+            )
+        )
+    )
     assert "footprint" in _parse(write_report(run)).images
 
 
@@ -83,7 +90,21 @@ def test_chromium_renders_a_screenshot(grown, tmp_path):
     out, _ = grown
     html = write_report(out)
     shot = tmp_path / "shot.png"
-    subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                    "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}",
-                    "--window-size=1200,3000", html.as_uri()], check=True, timeout=120, capture_output=True)
+    subprocess.run(
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            f"--screenshot={shot}",
+            "--window-size=1200,3000",
+            html.as_uri(),
+        ],
+        check=True,
+        timeout=120,
+        capture_output=True,
+    )
     assert mpimg.imread(shot).shape[0] > 500

@@ -41,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"kws {args.verb}: error: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
-        print(f"kws {args.verb}: interrupted; progress so far is checkpointed (use --resume where offered)",
-              file=sys.stderr)
+        print(
+            f"kws {args.verb}: interrupted; progress so far is checkpointed (use --resume where offered)",
+            file=sys.stderr,
+        )
         return 130

@@ -20,6 +20,8 @@ def _demo(args) -> int:
     for key in ("dataset", "model", "export", "report"):
         print(f"  {key:8s} {where[key]}")
     print(f"  test accuracy float {where['test_acc']:.3f}, int8 {where['int8_test_acc']:.3f} (synthetic speech)")
-    print(f"  params {where['params']:,}  MACs {where['macs']:,}  flash {where['flash_bytes']:,} B  "
-          f"RAM {where['ram_bytes']:,} B")
+    print(
+        f"  params {where['params']:,}  MACs {where['macs']:,}  flash {where['flash_bytes']:,} B  "
+        f"RAM {where['ram_bytes']:,} B"
+    )
     return 0

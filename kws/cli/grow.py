@@ -9,8 +9,11 @@ from dataclasses import replace
 def register(sub) -> None:
     # Defaults live in kws.grow.GrowConfig alone (printed by --help via its docstring table in the README);
     # flags left unset keep them, so importing torch is not needed to build the parser.
-    p = sub.add_parser("grow", help="grow a DS-CNN from a seed under a params / MACs / RAM budget",
-                       description="Unset flags keep the defaults of kws.grow.GrowConfig (see README).")
+    p = sub.add_parser(
+        "grow",
+        help="grow a DS-CNN from a seed under a params / MACs / RAM budget",
+        description="Unset flags keep the defaults of kws.grow.GrowConfig (see README).",
+    )
     p.add_argument("--data", required=True, help="Speech Commands layout dataset folder")
     p.add_argument("--out", required=True, help="run directory (rounds/, final/, growth_report.*)")
     p.add_argument("--budget-kparams", type=float, help="max deployed parameters (BN folded), thousands")
@@ -24,14 +27,16 @@ def register(sub) -> None:
     p.add_argument("--final-epochs", type=int)
     p.add_argument("--total-epochs", type=int, help="fix the total epochs: the final stage gets what growth left")
     p.add_argument("--max-rounds", type=int)
-    p.add_argument("--growth-per-round", type=float,
-                   help="cap on growth per round, fraction of the current cost")
+    p.add_argument("--growth-per-round", type=float, help="cap on growth per round, fraction of the current cost")
     p.add_argument("--max-width", type=int, help="per-layer width cap")
     p.add_argument("--eps", type=float, help="split step size")
     p.add_argument("--tau", type=float, help="split only units with lambda_min < -tau")
     p.add_argument("--cost-metric", choices=["params", "macs", "both"])
-    p.add_argument("--selector", choices=["exact", "own", "random"],
-                   help="exact S_own+S_dw (ours), S_own only (public code), random units (ablation)")
+    p.add_argument(
+        "--selector",
+        choices=["exact", "own", "random"],
+        help="exact S_own+S_dw (ours), S_own only (public code), random units (ablation)",
+    )
     p.add_argument("--split-clips", type=int, help="stratified clips for the splitting pass")
     p.add_argument("--retrain", action="store_true", help="finish by training the grown architecture from scratch")
     p.add_argument("--compare-retrain", action="store_true", help="finish both ways and report both")
@@ -47,24 +52,47 @@ def _grow(args) -> int:
     from kws.grow import GrowConfig, grow
     from kws.report import write_report
 
-    names = ("seed_arch", "activation", "budget_kparams", "budget_mmacs", "budget_ram_kb", "seed_epochs",
-             "epochs_per_round", "final_epochs", "total_epochs", "max_rounds", "growth_per_round", "max_width", "eps", "tau",
-             "cost_metric", "selector", "split_clips", "seed")
+    names = (
+        "seed_arch",
+        "activation",
+        "budget_kparams",
+        "budget_mmacs",
+        "budget_ram_kb",
+        "seed_epochs",
+        "epochs_per_round",
+        "final_epochs",
+        "total_epochs",
+        "max_rounds",
+        "growth_per_round",
+        "max_width",
+        "eps",
+        "tau",
+        "cost_metric",
+        "selector",
+        "split_clips",
+        "seed",
+    )
     given = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     if args.seed_width is not None:
         given["seed_width"] = args.seed_width or None
     base = GrowConfig(**given)
     train_over = {k: getattr(args, k) for k in ("batch_size", "lr") if getattr(args, k) is not None}
-    cfg = replace(base, finish="retrain" if args.retrain else "continue", compare_retrain=args.compare_retrain,
-                  train=replace(base.train, **train_over))
+    cfg = replace(
+        base,
+        finish="retrain" if args.retrain else "continue",
+        compare_retrain=args.compare_retrain,
+        train=replace(base.train, **train_over),
+    )
     report = grow(args.data, args.out, cfg, resume=args.resume)
     html = write_report(args.out)
     if args.json:
         print(json.dumps({k: v for k, v in report.items() if k != "rounds"}, indent=1))
     else:
         print(f"grown: widths {report['arch']['conv1_width']} {report['arch']['widths']}")
-        print(f"params {report['params']:,}  MACs {report['macs']:,}  peak activations "
-              f"{report['peak_activation_bytes']:,} B  rounds {len(report['rounds']) - 1}")
+        print(
+            f"params {report['params']:,}  MACs {report['macs']:,}  peak activations "
+            f"{report['peak_activation_bytes']:,} B  rounds {len(report['rounds']) - 1}"
+        )
         for how, f in report["final"].items():
             print(f"final ({how}, {f['epochs']} epochs): test acc {f['test_acc']:.4f}  -> {f['run_dir']}")
         print(f"report: {html}")
