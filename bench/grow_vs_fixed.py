@@ -194,6 +194,28 @@ def summarize(results: list[dict]) -> dict:
     return out
 
 
+def markdown(summary: dict) -> str:
+    """The summary as a Markdown table (test and validation accuracy, mean +- std over seeds)."""
+
+    def pm(row: dict, key: str) -> str:
+        std = row[key + "_std"]
+        return f"{row[key]:.1f}" + (f" +- {std:.1f}" if std is not None else "")
+
+    lines = [
+        "| budget | arm | seeds | params | MACs | training GMACs | test % | val % |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for budget, arms in summary.items():
+        for arm in ARMS:
+            if arm in arms:
+                r = arms[arm]
+                lines.append(
+                    f"| {budget} | {arm} | {r['n']} | {r['params']:,} | {r['macs']:,} | {r['train_gmacs']} | "
+                    f"{pm(r, 'test_acc')} | {pm(r, 'val_acc')} |"
+                )
+    return "\n".join(lines) + "\n"
+
+
 def plot(summary: dict, path: Path) -> None:
     import matplotlib
 
@@ -261,6 +283,7 @@ def main() -> int:
                     results.append(res)
     summary = summarize(results)
     (args.out / "summary.json").write_text(json.dumps(summary, indent=1))
+    (args.out / "summary.md").write_text(markdown(summary))
     plot(summary, args.out / "grow_vs_fixed.png")
     print(
         json.dumps(
