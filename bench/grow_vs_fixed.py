@@ -257,9 +257,13 @@ def main() -> int:
     p.add_argument("--epochs-per-round", type=int, default=1)
     p.add_argument("--growth", type=float, default=0.5)
     p.add_argument("--activation", default="relu")
+    p.add_argument("--summarize-only", action="store_true", help="aggregate every finished run in --out, run nothing")
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     results = []
+    if args.summarize_only:
+        args.budgets, args.seeds = [], []
+        results = [json.loads(f.read_text()) for f in sorted(args.out.glob("b*_s*.json"))]
     order = [a for a in ARMS if a in args.arms]
     if ("uniform" in order or "retrain" in order) and "grown" not in order:
         order.insert(0, "grown")
