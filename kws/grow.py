@@ -306,7 +306,11 @@ def _finish(
         train.fit(model, ds, _phase_config(cfg, epochs, phase), run_dir=final_dir, resume=resume, progress=True)
         run = checkpoint.load_run(final_dir)
         ev = evaluate(run.model, test_feats, test.labels)
-        results[how] = dict(run_dir=str(final_dir), epochs=epochs, test_acc=ev["acc"], train_s=time.perf_counter() - t0)
+        val = ds.splits["validation"]
+        val_acc = evaluate(run.model, data.features(val, ds.frontend), val.labels)["acc"]
+        results[how] = dict(
+            run_dir=str(final_dir), epochs=epochs, test_acc=ev["acc"], val_acc=val_acc, train_s=time.perf_counter() - t0
+        )
         _log(f"grow: final ({how}, {epochs} epochs): test {ev['acc']:.3f}")
     c = cost(grown.spec, num_classes)
     budget = cfg.budget

@@ -45,11 +45,14 @@ def _find_export(run_dir: Path) -> dict | None:
     return None
 
 
-def _fig_accuracy(rounds: list[dict], num_classes: int):
+def _fig_accuracy(rounds: list[dict], final: dict, num_classes: int):
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for ax, key, label in ((axes[0], "params", "deployed parameters"), (axes[1], "macs", "MACs")):
         xs = [r[key] for r in rounds]
         ax.plot(xs, [100 * r["val_acc"] for r in rounds], "o-", label="grown (per round)")
+        for marker, (how, f) in zip("*P", sorted(final.items()), strict=False):
+            if "val_acc" in f:  # the final stage(s), at the grown model's size
+                ax.plot(xs[-1], 100 * f["val_acc"], marker, ms=12, label=f"final: {how}")
         for i, r in enumerate(rounds):
             ax.annotate(
                 str(r["round"]), (xs[i], 100 * r["val_acc"]), fontsize=7, xytext=(3, 3), textcoords="offset points"
@@ -154,7 +157,7 @@ def write_report(run_dir: str | Path) -> Path:
     out = run_dir / "report"
     out.mkdir(exist_ok=True)
     figures = [
-        ("accuracy", "Accuracy vs parameters and MACs", _fig_accuracy(rounds, num_classes)),
+        ("accuracy", "Accuracy vs parameters and MACs", _fig_accuracy(rounds, rep["final"], num_classes)),
         ("widths", "Per-layer widths", _fig_widths(rounds)),
         ("spectra", "Eigenvalue spectra", _fig_spectra(rounds)),
         ("dloss", "Predicted vs actual loss change", _fig_dloss(rounds)),
