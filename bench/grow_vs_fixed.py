@@ -66,7 +66,8 @@ def training_macs(rounds: list[dict], final_epochs: int, n_train: int, split: di
 
 def run_grow(arm: str, root: Path, out: Path, cfg: GrowConfig) -> dict:
     selector = {"grown": "exact", "own": "own", "random": "random"}[arm]
-    c = replace(cfg, selector=selector, compare_retrain=(arm == "grown"))
+    # every growth arm finishes by continuing (the ablations compare what is grown); the grown arm also retrains
+    c = replace(cfg, selector=selector, finish="continue", compare_retrain=(arm == "grown"))
     rep = grow(root, out, c, resume=out.exists())
     rounds = []
     for r in rep["rounds"]:

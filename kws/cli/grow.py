@@ -38,7 +38,12 @@ def register(sub) -> None:
         help="exact S_own+S_dw (ours), S_own only (public code), random units (ablation)",
     )
     p.add_argument("--split-clips", type=int, help="stratified clips for the splitting pass")
-    p.add_argument("--retrain", action="store_true", help="finish by training the grown architecture from scratch")
+    p.add_argument(
+        "--finish",
+        choices=["continue", "retrain"],
+        help="continue training the grown network, or retrain its architecture from scratch (default)",
+    )
+    p.add_argument("--retrain", action="store_const", const="retrain", dest="finish", help="same as --finish retrain")
     p.add_argument("--compare-retrain", action="store_true", help="finish both ways and report both")
     p.add_argument("--seed", type=int)
     p.add_argument("--batch-size", type=int)
@@ -79,7 +84,7 @@ def _grow(args) -> int:
     train_over = {k: getattr(args, k) for k in ("batch_size", "lr") if getattr(args, k) is not None}
     cfg = replace(
         base,
-        finish="retrain" if args.retrain else "continue",
+        finish=args.finish or base.finish,
         compare_retrain=args.compare_retrain,
         train=replace(base.train, **train_over),
     )
