@@ -35,6 +35,7 @@ from kws.grow import GrowConfig, grow
 from kws.predict import evaluate
 
 ARMS = ("grown", "retrain", "uniform", "own", "random")
+N_TRAIN_MINI = 3220  # training items of the mini set (clips + silence + unknown), for runs stored without it
 
 
 def uniform_width(seed_arch: str, params: int, num_classes: int = 12) -> int:
@@ -56,12 +57,47 @@ def training_macs(rounds: list[dict], final_epochs: int, n_train: int, split: di
         for r in rounds[:-1]:  # the pass that ended each round was computed on that round's network
             spec = models.ArchSpec.from_dict(r["arch"])
             total += 3 * r["macs"] * split["clips"]
+            # S_own: C*R*D^2/2 MACs (symmetric, packed); S_dw: C*R*D^2 for the per-channel Gram of J (exact only)
+            per_row = 1.5 if split.get("mode", "exact") == "exact" else 0.5
             for g in spec.geometry():
                 if g["kind"] in ("conv", "pointwise"):
                     rows = split["clips"] * g["out"][0] * g["out"][1] / split["position_stride"]
                     d = g["inp"][2] * g["kernel"][0] * g["kernel"][1]
-                    total += int(2 * 2 * rows * g["out"][2] * d * d)
+                    total += int(per_row * rows * g["out"][2] * d * d)
     return int(total)
+
+
+def refresh_compute(out: Path) -> None:
+    """Recompute the training-compute column of finished growth runs from their run directories."""
+    for f in sorted(out.glob("b*_s*.json")):
+        r = json.loads(f.read_text())
+        run = out / f.stem
+        if r["arm"] not in ("grown", "own", "random") or not (run / "growth_report.json").is_file():
+            continue
+        rep = json.loads((run / "growth_report.json").read_text())
+        cfg = rep["config"]
+        rounds = []
+        for x in rep["rounds"]:
+            arch = json.loads((run / "rounds" / f"round_{x['round']:03d}" / "arch.json").read_text())
+            rounds.append(
+                dict(x, arch=arch, train_epochs=cfg["seed_epochs"] if x["round"] == 0 else cfg["epochs_per_round"])
+            )
+        split = (
+            None
+            if r["arm"] == "random"
+            else dict(clips=cfg["split_clips"], position_stride=cfg["position_stride"], mode=cfg["selector"])
+        )
+        n_train = r.get("n_train", N_TRAIN_MINI)
+        r["growth_macs"] = training_macs(rounds, 0, n_train, split)
+        r["train_macs"] = training_macs(rounds, cfg["final_epochs"], n_train, split)
+        if "retrain" in r:
+            r["retrain"]["train_macs"] = 3 * r["macs"] * n_train * r["retrain"]["epochs"] + r["growth_macs"]
+            rt = out / f.name.replace("_grown_", "_retrain_")
+            if rt.is_file():
+                x = json.loads(rt.read_text())
+                x["train_macs"] = r["retrain"]["train_macs"]
+                rt.write_text(json.dumps(x, indent=1))
+        f.write_text(json.dumps(r, indent=1))
 
 
 def run_grow(arm: str, root: Path, out: Path, cfg: GrowConfig) -> dict:
@@ -128,7 +164,7 @@ def one_run(arm: str, budget_k: float, seed: int, args, root: Path) -> dict:
         train=replace(base.train, seed=seed),
     )
     n_train = len(data.load_dataset(root, progress=False, splits=("train",)).splits["train"].labels)
-    split = dict(clips=cfg.split_clips, position_stride=cfg.position_stride)
+    split = dict(clips=cfg.split_clips, position_stride=cfg.position_stride, mode="own" if arm == "own" else "exact")
     if arm == "uniform":
         ref = json.loads((args.out / f"b{budget_k:g}_grown_s{seed}.json").read_text())
         return dict(
@@ -141,6 +177,7 @@ def one_run(arm: str, budget_k: float, seed: int, args, root: Path) -> dict:
     rep = g["report"]
     fin = rep["final"]["continue"]
     res = dict(
+        n_train=n_train,
         arm=arm,
         budget_k=budget_k,
         seed=seed,
@@ -264,6 +301,7 @@ def main() -> int:
     results = []
     if args.summarize_only:
         args.budgets, args.seeds = [], []
+        refresh_compute(args.out)
         results = [json.loads(f.read_text()) for f in sorted(args.out.glob("b*_s*.json"))]
     order = [a for a in ARMS if a in args.arms]
     if ("uniform" in order or "retrain" in order) and "grown" not in order:
