@@ -58,8 +58,9 @@ class RangeHandler(http.server.BaseHTTPRequestHandler):
             self.send_response(200)
         self.send_header("Content-Length", str(len(blob) - start))
         self.end_headers()
-        self.wfile.write(blob[start:])
+        # counted before writing: the client may finish reading (and the test assert) before this thread resumes
         self.server.sent_bytes += len(blob) - start
+        self.wfile.write(blob[start:])
 
     def log_message(self, *args) -> None:
         pass
