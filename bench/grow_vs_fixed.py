@@ -6,9 +6,11 @@ Arms (issue "Evidence"):
   uniform   the seed's geometry at one uniform width, the largest whose deployed params fit the grown model's
   own       growth ranked by S_own only (the authors' public code)
   random    the same growth schedule, random units and random directions
+  uniform_cm  the uniform net trained for as many epochs as match the retrain arm's training compute (growth
+            phase and splitting passes included): the compute-matched comparison
 Equal compute is reported too: training MACs (3 x forward MACs per clip per epoch, summed over phases with the
-architecture of each phase) plus the splitting passes (split clips x 3 x forward MACs, plus the S accumulation
-2 * rows * C * D^2 per layer, rows = clips x positions / position_stride, doubled for S_dw).
+architecture of each phase) plus the splitting passes (split clips x 3 x forward MACs, plus the S accumulation,
+C * R * D^2 per layer for S_own and again for S_dw, R = clips x positions / position_stride).
 
 Each finished run is stored as JSON under --out and skipped when the script is re-run (resumable); the summary
 (mean, std per arm and budget, test and validation accuracy) goes to stdout and --out/summary.json, and a plot to
@@ -34,7 +36,7 @@ from kws.cost import cost
 from kws.grow import GrowConfig, grow
 from kws.predict import evaluate
 
-ARMS = ("grown", "retrain", "uniform", "own", "random")
+ARMS = ("grown", "retrain", "uniform", "uniform_cm", "own", "random")
 N_TRAIN_MINI = 3220  # training items of the mini set (clips + silence + unknown), for runs stored without it
 
 
@@ -57,11 +59,15 @@ def training_macs(rounds: list[dict], final_epochs: int, n_train: int, split: di
         for r in rounds[:-1]:  # the pass that ended each round was computed on that round's network
             spec = models.ArchSpec.from_dict(r["arch"])
             total += 3 * r["macs"] * split["clips"]
-            # S_own: C*R*D^2/2 MACs (symmetric, packed); S_dw: C*R*D^2 for the per-channel Gram of J (exact only)
-            per_row = 1.5 if split.get("mode", "exact") == "exact" else 0.5
+            # Since the sampled pass: S_own and S_dw each C*R*D^2 (two batched Gram products). Runs made before it
+            # (no "sampling" in their config) used every position (the stride was not passed on) and a packed,
+            # symmetric S_own: C*R*D^2/2.
+            legacy = "sampling" not in split
+            per_row = (1.5 if legacy else 2.0) if split.get("mode", "exact") == "exact" else (0.5 if legacy else 1.0)
+            stride = 1 if legacy else split["position_stride"]
             for g in spec.geometry():
                 if g["kind"] in ("conv", "pointwise"):
-                    rows = split["clips"] * g["out"][0] * g["out"][1] / split["position_stride"]
+                    rows = split["clips"] * g["out"][0] * g["out"][1] / stride
                     d = g["inp"][2] * g["kernel"][0] * g["kernel"][1]
                     total += int(per_row * rows * g["out"][2] * d * d)
     return int(total)
@@ -87,6 +93,8 @@ def refresh_compute(out: Path) -> None:
             if r["arm"] == "random"
             else dict(clips=cfg["split_clips"], position_stride=cfg["position_stride"], mode=cfg["selector"])
         )
+        if "split_sampling" in cfg:
+            split["sampling"] = cfg["split_sampling"]
         n_train = r.get("n_train", N_TRAIN_MINI)
         r["growth_macs"] = training_macs(rounds, 0, n_train, split)
         r["train_macs"] = training_macs(rounds, cfg["final_epochs"], n_train, split)
@@ -164,12 +172,24 @@ def one_run(arm: str, budget_k: float, seed: int, args, root: Path) -> dict:
         train=replace(base.train, seed=seed),
     )
     n_train = len(data.load_dataset(root, progress=False, splits=("train",)).splits["train"].labels)
-    split = dict(clips=cfg.split_clips, position_stride=cfg.position_stride, mode="own" if arm == "own" else "exact")
+    split = dict(
+        clips=cfg.split_clips,
+        position_stride=cfg.position_stride,
+        sampling=cfg.split_sampling,
+        mode="own" if arm == "own" else "exact",
+    )
     if arm == "uniform":
         ref = json.loads((args.out / f"b{budget_k:g}_grown_s{seed}.json").read_text())
         return dict(
             arm=arm, budget_k=budget_k, seed=seed, **run_uniform(root, out, cfg, ref["params"], args.total_epochs)
         )
+    if arm == "uniform_cm":  # as many epochs as the retrain arm's compute (its growth phase included) pays for
+        ref = json.loads((args.out / f"b{budget_k:g}_grown_s{seed}.json").read_text())
+        width = uniform_width(cfg.seed_arch, ref["params"])
+        per_epoch = 3 * cost(models.resolve_arch(cfg.seed_arch).uniform(width), 12).macs * n_train
+        epochs = max(args.total_epochs, round(ref["retrain"]["train_macs"] / per_epoch))
+        res = run_uniform(root, out, cfg, ref["params"], epochs)
+        return dict(arm=arm, budget_k=budget_k, seed=seed, matched_train_macs=ref["retrain"]["train_macs"], **res)
     if arm == "retrain":  # produced by the grown arm's --compare-retrain
         ref = json.loads((args.out / f"b{budget_k:g}_grown_s{seed}.json").read_text())
         return dict(ref["retrain"], arm=arm, budget_k=budget_k, seed=seed)
@@ -222,6 +242,7 @@ def summarize(results: list[dict]) -> dict:
                 n=len(rs),
                 params=round(statistics.mean(r["params"] for r in rs)),
                 macs=round(statistics.mean(r["macs"] for r in rs)),
+                epochs=round(statistics.mean(r.get("epochs", 40) for r in rs), 1),
                 train_gmacs=round(statistics.mean(r["train_macs"] for r in rs) / 1e9, 1),
             )
             for key in ("test_acc", "val_acc"):
@@ -240,15 +261,16 @@ def markdown(summary: dict) -> str:
         return f"{row[key]:.1f}" + (f" +- {std:.1f}" if std is not None else "")
 
     lines = [
-        "| budget | arm | seeds | params | MACs | training GMACs | test % | val % |",
-        "|---|---|---|---|---|---|---|---|",
+        "| budget | arm | seeds | params | MACs | epochs | training GMACs | test % | val % |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for budget, arms in summary.items():
         for arm in ARMS:
             if arm in arms:
                 r = arms[arm]
                 lines.append(
-                    f"| {budget} | {arm} | {r['n']} | {r['params']:,} | {r['macs']:,} | {r['train_gmacs']} | "
+                    f"| {budget} | {arm} | {r['n']} | {r['params']:,} | {r['macs']:,} | {r['epochs']:g} | "
+                    f"{r['train_gmacs']} | "
                     f"{pm(r, 'test_acc')} | {pm(r, 'val_acc')} |"
                 )
     return "\n".join(lines) + "\n"
@@ -304,7 +326,7 @@ def main() -> int:
         refresh_compute(args.out)
         results = [json.loads(f.read_text()) for f in sorted(args.out.glob("b*_s*.json"))]
     order = [a for a in ARMS if a in args.arms]
-    if ("uniform" in order or "retrain" in order) and "grown" not in order:
+    if {"uniform", "uniform_cm", "retrain"} & set(order) and "grown" not in order:
         order.insert(0, "grown")
     for budget in args.budgets:
         for seed in args.seeds:

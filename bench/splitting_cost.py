@@ -52,14 +52,14 @@ def _chosen(model, eigs) -> set[tuple[str, int]]:
     return {(c.layer, c.unit) for c in sel.chosen}
 
 
-def _reference(model, x, y, ref_clips: int | None, cache: Path | None):
-    """Eigen-pairs of the exact float64 matrices (cached: the ds-cnn-l pass is slow), and their wall time."""
+def _reference(model, x, y, ref_clips: int | None, cache: Path | None, dtype: str = "float64"):
+    """Eigen-pairs of the exact matrices, every clip and position (cached: the ds-cnn-l pass is slow), and wall time."""
     if cache is not None and cache.is_file():
         saved = torch.load(cache, weights_only=True)
         return {k: tuple(v) for k, v in saved["eigs"].items()}, saved["seconds"]
     t0 = time.perf_counter()
-    exact_cfg = replace(splitting.EXACT, clips=ref_clips)
-    ref_model = models.DSCNN(model.spec, num_classes=model.num_classes).double()
+    exact_cfg = replace(splitting.EXACT, clips=ref_clips, dtype=dtype)
+    ref_model = models.DSCNN(model.spec, num_classes=model.num_classes).to(getattr(torch, dtype))
     ref_model.load_state_dict(model.state_dict())
     batches = splitting.pass_batches(x, y, exact_cfg)
     ref = splitting.min_eigen(
@@ -71,13 +71,14 @@ def _reference(model, x, y, ref_clips: int | None, cache: Path | None):
     return ref, seconds
 
 
-def bench(arch: str, x, y, presets: list, epochs: int, repeats: int, ref_clips: int | None, cache_dir: Path | None):
+def bench(arch: str, x, y, presets: list, epochs: int, repeats: int, ref_clips, cache_dir, ref_dtype, overlap_seeds):
     torch.manual_seed(0)
     model = models.create(arch)
     epoch_s = statistics.median(_epoch_seconds(model, x, y, epochs)[1:] or [float("nan")])
     model.eval()
-    cache = None if cache_dir is None else cache_dir / f"splitting_ref_{arch}_{ref_clips or len(y)}_e{epochs}.pt"
-    ref, ref_s = _reference(model, x, y, ref_clips, cache)
+    tag = "" if ref_dtype == "float64" else f"_{ref_dtype}"
+    cache = None if cache_dir is None else cache_dir / f"splitting_ref_{arch}_{ref_clips or len(y)}_e{epochs}{tag}.pt"
+    ref, ref_s = _reference(model, x, y, ref_clips, cache, ref_dtype)
     ref_set = _chosen(model, ref)
     rows = []
     for preset in presets:
@@ -89,18 +90,26 @@ def bench(arch: str, x, y, presets: list, epochs: int, repeats: int, ref_clips: 
             eigs = splitting.min_eigen(splitting.splitting_matrices(model, batches, **preset.matrix_kwargs()))
             pass_s.append(time.perf_counter() - t0)
             ratios.append(pass_s[-1] / side_epoch)
-        fast_set = _chosen(model, eigs)
+        overlaps = [len(_chosen(model, eigs) & ref_set) / max(1, len(ref_set))]
+        for seed in range(1, overlap_seeds):  # the row sample is random: the overlap over other sampling seeds
+            other = replace(preset, seed=seed)
+            batches = splitting.pass_batches(x, y, other)
+            e = splitting.min_eigen(splitting.splitting_matrices(model, batches, **other.matrix_kwargs()))
+            overlaps.append(len(_chosen(model, e) & ref_set) / max(1, len(ref_set)))
         rows.append(
             dict(
                 clips=preset.clips,
                 position_stride=preset.position_stride,
+                sampling=preset.sampling,
                 dtype=preset.dtype,
                 pass_s=statistics.median(pass_s),
                 pass_s_all=pass_s,
                 epochs_per_pass=statistics.median(ratios),
                 epochs_per_pass_all=ratios,
-                selected_fast=len(fast_set),
-                overlap=len(fast_set & ref_set) / max(1, len(ref_set)),
+                selected_fast=len(_chosen(model, eigs)),
+                overlap=statistics.mean(overlaps),
+                overlap_min=min(overlaps),
+                overlap_all=overlaps,
             )
         )
     return dict(
@@ -110,6 +119,7 @@ def bench(arch: str, x, y, presets: list, epochs: int, repeats: int, ref_clips: 
         epoch_s=epoch_s,
         reference_s=ref_s,
         reference_clips=ref_clips or len(y),
+        reference_dtype=ref_dtype,
         selected_exact=len(ref_set),
         presets=rows,
     )
@@ -122,22 +132,31 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=3, help="training epochs timed (the first is a warm-up)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--ref-clips", type=int, default=None, help="clips of the float64 reference (default: all)")
-    p.add_argument("--presets", nargs="+", default=None, help="CLIPS:STRIDE pairs (default: kws.splitting.FAST)")
+    p.add_argument(
+        "--presets", nargs="+", default=None, help="CLIPS:STRIDE[:SAMPLING], uniform|importance (default: FAST)"
+    )
+    p.add_argument("--ref-dtype", default="float64", choices=("float64", "float32"), help="dtype of the reference")
+    p.add_argument("--overlap-seeds", type=int, default=1, help="sampling seeds the overlap is averaged over")
     p.add_argument("--cache", default="/tmp", help="folder caching the float64 reference ('' disables)")
     args = p.parse_args()
     presets = [splitting.FAST]
     if args.presets:
-        presets = [
-            replace(splitting.FAST, clips=int(a), position_stride=int(b))
-            for a, b in (t.split(":") for t in args.presets)
-        ]
+        presets = []
+        for t in args.presets:
+            a, b, *c = t.split(":")
+            presets.append(
+                replace(splitting.FAST, clips=int(a), position_stride=int(b), sampling=c[0] if c else "uniform")
+            )
     ds = data.load_dataset(args.data, splits=("train",), progress=False)
     split = ds.splits["train"]
     x, y = torch.from_numpy(data.features(split, ds.frontend)), torch.from_numpy(split.labels)
     out = dict(fast=asdict(splitting.FAST), threads=torch.get_num_threads(), results=[])
     cache = Path(args.cache) if args.cache else None
     for arch in args.arch:
-        out["results"].append(bench(arch, x, y, presets, args.epochs, args.repeats, args.ref_clips, cache))
+        res = bench(
+            arch, x, y, presets, args.epochs, args.repeats, args.ref_clips, cache, args.ref_dtype, args.overlap_seeds
+        )
+        out["results"].append(res)
         print(json.dumps(out["results"][-1]), file=sys.stderr, flush=True)
     print(json.dumps(out, indent=1))
 

@@ -58,7 +58,8 @@ class GrowConfig:
     selector: str = "exact"  # exact (S_own + S_dw) | own (public code's S_own) | random (ablation)
     surrogate_beta: float = splitting.FAST.surrogate_beta  # softplus surrogate for ReLU's a''
     split_clips: int = splitting.FAST.clips  # fixed stratified subset of training clips for the splitting pass
-    position_stride: int = splitting.FAST.position_stride  # keep 1 in N (clip, position) rows (unbiased)
+    position_stride: int = splitting.FAST.position_stride  # keep ~1 in N (clip, position) rows (unbiased)
+    split_sampling: str = splitting.FAST.sampling  # how those rows are drawn: importance | uniform
     # retrain: chosen on the validation split of the mini set (bench/grow_vs_fixed.py, 22.6K params, 3 seeds:
     # val 88.0 +- 0.8% retrained vs 86.2 +- 1.6% continued vs 85.9 +- 1.1% uniform width).
     finish: str = "retrain"  # continue | retrain
@@ -179,7 +180,15 @@ def _select(cfg: GrowConfig, model: models.DSCNN, batches: list, num_classes: in
         )
         return sel, {}, time.perf_counter() - t0
     mats = splitting.splitting_matrices(
-        model, batches, mode=cfg.selector, surrogate_beta=cfg.surrogate_beta, progress=True
+        model,
+        batches,
+        mode=cfg.selector,
+        surrogate_beta=cfg.surrogate_beta,
+        position_stride=cfg.position_stride,
+        sampling=cfg.split_sampling,
+        dtype=getattr(torch, splitting.FAST.dtype),
+        seed=int(torch.randint(0, 2**31 - 1, (1,), generator=generator)),
+        progress=True,
     )
     eigs = splitting.min_eigen(mats)
     sel = selection.select_splits(
@@ -207,6 +216,8 @@ def grow(
 ) -> dict:
     """Grow a DS-CNN on the dataset at `data_root` into run directory `out_dir`; returns the growth report."""
     out = Path(out_dir)
+    if cfg.position_stride < 1 or (cfg.split_clips is not None and cfg.split_clips < 1):
+        raise KwsError(f"--split-stride ({cfg.position_stride}) and --split-clips ({cfg.split_clips}) must be >= 1")
     if out.exists() and any(out.iterdir()) and not resume:
         raise KwsError(f"--out {out} already holds a run; pass --resume to continue it or choose another folder")
     task, frontend = task or data.TaskConfig(), frontend or FrontendConfig()

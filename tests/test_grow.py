@@ -77,6 +77,13 @@ def test_budget_below_seed_is_one_line_error(mini_root, tmp_path, capsys):
     assert rc != 0 and "\n" not in err and "--budget-kparams" in err and "seed" in err
 
 
+def test_bad_split_stride_is_one_line_error(mini_root, tmp_path, capsys):
+    argv = ["grow", "--data", str(mini_root), "--out", str(tmp_path / "r"), "--budget-kparams", "30", "--split-stride"]
+    assert main([*argv, "0"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "--split-stride" in err and not (tmp_path / "r").exists()
+
+
 def test_missing_budget_and_missing_data(tmp_path):
     with pytest.raises(KwsError, match="budget"):
         grow(tmp_path, tmp_path / "r", replace(TINY, budget_kparams=None))

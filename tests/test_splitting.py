@@ -35,6 +35,7 @@ from kws.cost import cost
 from kws.errors import KwsError
 from kws.models import DSCNN, ArchSpec
 from kws.selection import Budget, select_splits
+from kws.splitting import SAMPLINGS
 
 # conv1 4 channels (3x3 kernel, fan-in 9), a stride-1 block and a stride-2 block, 12x6 input.
 TINY = ArchSpec(
@@ -106,6 +107,65 @@ def test_relu_surrogate_gives_finite_symmetric_matrices(batch):
         s = mats[layer]
         assert s.shape == (width, d, d) and torch.isfinite(s).all()
         assert torch.equal(s, s.transpose(1, 2))
+
+
+def _frob_err(est: dict, ref: dict) -> float:
+    return float(sum((est[k] - ref[k]).norm() ** 2 for k in ref) / sum(ref[k].norm() ** 2 for k in ref)) ** 0.5
+
+
+def _draws(model, batches, mode: str, sampling: str, n: int) -> list[dict]:
+    return [
+        splitting.splitting_matrices(model, batches, mode=mode, position_stride=3, sampling=sampling, seed=s)
+        for s in range(n)
+    ]
+
+
+@pytest.mark.parametrize("mode", ["exact", "own"])
+def test_row_sampling_is_unbiased(mode):
+    """Averaged over sampling seeds, subsampled matrices converge to the all-rows matrices (the reference)."""
+    model = _tiny_model("relu")
+    gen = torch.Generator().manual_seed(3)
+    batches = [(torch.randn(16, 12, 6, generator=gen, dtype=torch.float64), torch.randint(0, 12, (16,), generator=gen))]
+    ref = splitting.splitting_matrices(model, batches, mode=mode)
+    draws = 100
+    for sampling in ("uniform", "importance"):
+        est = _draws(model, batches, mode, sampling, draws)
+        mean = {k: sum(e[k] for e in est) / draws for k in ref}
+        single = sum(_frob_err(e, ref) ** 2 for e in est) / draws
+        # an unbiased mean of 100 draws sits ~sqrt(single / 100) from the reference; a missing 1/pi would not
+        assert _frob_err(mean, ref) < 3 * (single / draws) ** 0.5, (sampling, _frob_err(mean, ref), single)
+        assert single > 1e-3  # the draws really are subsamples
+
+
+@pytest.mark.parametrize("mode", ["exact", "own"])
+def test_importance_sampling_beats_uniform_when_few_clips_carry_the_loss(mode):
+    """A confident network that gets 2 of 16 clips wrong: those clips carry S, importance sampling keeps them, and its
+    mean squared error (against the all-rows matrices) is far below uniform sampling of as many rows."""
+    model = _tiny_model("relu")
+    with torch.no_grad():
+        model.classifier.weight.mul_(30.0)
+    x = torch.randn(16, 12, 6, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    y[:2] = (y[:2] + 5) % 12
+    ref = splitting.splitting_matrices(model, [(x, y)], mode=mode)
+    mse = {s: sum(_frob_err(e, ref) ** 2 for e in _draws(model, [(x, y)], mode, s, 30)) / 30 for s in SAMPLINGS}
+    assert mse["importance"] < 0.1 * mse["uniform"], mse
+
+
+def test_importance_rows_keep_the_heavy_rows_and_the_budget():
+    score = torch.cat(
+        [torch.full((5,), 1e6), torch.rand(995, generator=torch.Generator().manual_seed(0)), torch.zeros(24)]
+    )
+    counts, heavy = [], 0
+    for seed in range(50):
+        rows, weight = splitting._sample_rows(score, 8, "importance", torch.Generator().manual_seed(seed))
+        counts.append(rows.numel())
+        heavy += int(torch.isin(torch.arange(5), rows).all())
+        assert not (rows >= 1000).any()  # zero-weight rows carry nothing and are never drawn
+        assert torch.all(weight >= 1 - 1e-12)  # 1 / pi with pi <= 1
+    assert heavy == 50  # rows with pi = 1 are certain
+    assert abs(sum(counts) / 50 - 1024 / 8) < 6  # Poisson sampling: expected count = rows / stride
 
 
 def test_split_with_zero_eps_preserves_logits(batch):

@@ -39,6 +39,12 @@ def register(sub) -> None:
     )
     p.add_argument("--split-clips", type=int, help="stratified clips for the splitting pass")
     p.add_argument(
+        "--split-stride", type=int, dest="position_stride", help="keep ~1 in N (clip, position) rows in the pass"
+    )
+    p.add_argument(
+        "--split-sampling", choices=["importance", "uniform"], help="how the pass draws its rows (default importance)"
+    )
+    p.add_argument(
         "--finish",
         choices=["continue", "retrain"],
         help="continue training the grown network, or retrain its architecture from scratch (default)",
@@ -75,6 +81,8 @@ def _grow(args) -> int:
         "cost_metric",
         "selector",
         "split_clips",
+        "position_stride",
+        "split_sampling",
         "seed",
     )
     given = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
