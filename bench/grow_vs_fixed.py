@@ -169,6 +169,7 @@ def one_run(arm: str, budget_k: float, seed: int, args, root: Path) -> dict:
         total_epochs=args.total_epochs,
         activation=args.activation,
         seed_arch=args.seed_arch,
+        cost_metric=args.cost_metric,
         train=replace(base.train, seed=seed),
     )
     n_train = len(data.load_dataset(root, progress=False, splits=("train",)).splits["train"].labels)
@@ -317,6 +318,7 @@ def main() -> int:
     p.add_argument("--epochs-per-round", type=int, default=1)
     p.add_argument("--growth", type=float, default=0.5)
     p.add_argument("--activation", default="relu")
+    p.add_argument("--cost-metric", default="params", choices=("params", "macs", "both"), help="selection's cost")
     p.add_argument("--summarize-only", action="store_true", help="aggregate every finished run in --out, run nothing")
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)

@@ -416,7 +416,7 @@ def min_eigen(mats: dict[str, torch.Tensor]) -> dict[str, tuple[torch.Tensor, to
     out = {}
     for name, s in mats.items():
         vals, vecs = torch.linalg.eigh(s.detach().to(torch.float64))
-        out[name] = (vals[:, 0], vecs[:, :, 0])
+        out[name] = (vals[:, 0].clone(), vecs[:, :, 0].clone())  # clones: do not keep all C x D x D vectors alive
     return out
 
 
