@@ -327,6 +327,8 @@ def main() -> int:
         args.budgets, args.seeds = [], []
         refresh_compute(args.out)
         results = [json.loads(f.read_text()) for f in sorted(args.out.glob("b*_s*.json"))]
+    if "uniform_cm" in args.arms:
+        refresh_compute(args.out)  # the matched compute must be the retrain arm's, counted the current way
     order = [a for a in ARMS if a in args.arms]
     if {"uniform", "uniform_cm", "retrain"} & set(order) and "grown" not in order:
         order.insert(0, "grown")

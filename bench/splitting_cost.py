@@ -7,12 +7,11 @@ ratios (the 2 shared cores' load drifts too much for separate medians). The unit
 cap 0.5, eps 1e-2, no budget) are compared with those chosen from the exact float64 matrices over --ref-clips
 clips (default: the whole train split), run once per architecture and cached in --cache.
 
-Measured (2 shared cores, ds-cnn-s, 3,220 train clips, float64 reference over all of them, 79 units chosen):
-  512 clips, position stride 4: overlap 0.848;  1024 clips, stride 4: 0.937;  1024, stride 2: 0.949;
-  512, stride 2: 0.899.  Pass / plain training epoch (median of 3 interleaved): 1024:4 2.16 (1.46-2.57),
-  512:4 0.51 (0.17-0.61). ds-cnn-l: not measured yet (its float64 reference did not fit the session).
+Measured (2 shared cores, results and commands in bench/README.md): ds-cnn-s, FAST (768 clips, 1 in 8 rows by
+importance) picks 92% of the reference's units (5 seeds) in 0.65-0.84 training epochs; the former preset (1,024
+clips, 1 in 4 rows uniformly) 92% in 1.8-2.4 epochs. ds-cnn-l (float32 reference): FAST 78% in 2.9 epochs.
 
-Run: .venv/bin/python bench/splitting_cost.py --arch ds-cnn-s ds-cnn-l --presets 1024:4 512:4
+Run: .venv/bin/python bench/splitting_cost.py --arch ds-cnn-s --overlap-seeds 5 --presets 1024:4 768:8:importance
 """
 
 from __future__ import annotations

@@ -71,9 +71,10 @@ class SplitPassConfig:
         )
 
 
-# What `kws grow` uses. bench/splitting_cost.py on ds-cnn-s (2 cores): 768 clips, 1 in 8 rows by importance picks on
-# average 92.2% (min 88.6%, 5 sampling seeds) of the units the exact float64 pass over all 3,220 train clips picks,
-# in 0.84 plain training epochs; the former preset (1,024 clips, 1 in 4 rows uniformly) picked 91.6% in 2.4 epochs.
+# What `kws grow` uses. bench/splitting_cost.py on ds-cnn-s (2 cores): 768 clips, about 1 in 8 rows by importance
+# picks on average 92% (5 sampling seeds, min 89%) of the units the exact float64 pass over every position of all
+# 3,220 train clips picks, in 0.65-0.84 plain training epochs; the former preset (1,024 clips, 1 in 4 rows
+# uniformly) picked 92% in 1.8-2.4 epochs. On ds-cnn-l it picks 78% in 2.9 epochs (bench/README.md).
 FAST = SplitPassConfig(clips=768, batch_size=128, position_stride=8, sampling="importance", dtype="float32")
 # The reference: every clip, every position, float64.
 EXACT = SplitPassConfig(clips=None, batch_size=128, position_stride=1, dtype="float64")
