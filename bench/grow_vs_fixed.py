@@ -93,7 +93,7 @@ def refresh_compute(out: Path) -> None:
             if r["arm"] == "random"
             else dict(clips=cfg["split_clips"], position_stride=cfg["position_stride"], mode=cfg["selector"])
         )
-        if "split_sampling" in cfg:
+        if split is not None and "split_sampling" in cfg:
             split["sampling"] = cfg["split_sampling"]
         n_train = r.get("n_train", N_TRAIN_MINI)
         r["growth_macs"] = training_macs(rounds, 0, n_train, split)
