@@ -22,6 +22,7 @@ Module map (one noun per module) and the dependency rule: imports point DOWN thi
     recipe       TrainConfig, the optimizer and the per-batch lr schedule of one training phase (train re-exports)
     train        train_one_epoch / fit, the `kws train` job, DistributedDataParallel
     split_apply  split(): apply a splitting plan, widening a DS-CNN (splitting re-exports it)
+    split_rows   which (clip, position) rows the splitting pass keeps (uniform or by importance), and their gathers
     splitting    the exact splitting matrices S = S_own + S_dw, eigen-decomposition (re-exports split())
     selection    budget-aware greedy choice of units to split
     grow         the growth loop (`kws grow`), its rounds, checkpoints and growth report data

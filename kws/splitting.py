@@ -15,9 +15,9 @@ average pool and classifier (the last pointwise layer) has S_dw = 0.
 
 The matrices are accumulated for all layers in ONE pass over the data (one forward + one backward per batch),
 chunked over output channels so the memory stays ~C*D^2 per layer. Both sums cost C*R*D^2 MACs per layer for R
-(clip, position) rows, so the fast preset keeps few rows: a row r enters S_own as w_rc x_r x_r^T, and Poisson
-sampling with inclusion probability ~ |w_r| |x_r|^2 (reweighted by 1/pi) keeps the rows that carry S, i.e. the
-clips the network gets wrong and the positions near the activation's kink. Applying a plan (split()) lives in
+(clip, position) rows, so the fast preset keeps few rows: a row r enters S_own as w_rc x_r x_r^T, and sampling
+with inclusion probability ~ |w_r| |x_r|^2 (reweighted by 1/pi, kws.split_rows) keeps the rows that carry S, i.e.
+the clips the network gets wrong and the positions near the activation's kink. Applying a plan (split()) lives in
 kws.split_apply and is re-exported here.
 """
 
@@ -32,9 +32,9 @@ from torch import nn
 from kws.errors import KwsError
 from kws.models import DSCNN
 from kws.split_apply import split as split  # re-exported: `splitting.split` keeps working
+from kws.split_rows import SAMPLINGS, gather_patches, rows_of, sample_rows
 
 MODES = ("exact", "own")
-SAMPLINGS = ("uniform", "importance")
 # Elements of the largest per-chunk intermediate (rows x channels x fan-in); 2^24 floats = 64 MiB in float32.
 _CHUNK_ELEMS = 1 << 24
 
@@ -45,8 +45,8 @@ class SplitPassConfig:
 
     clips: size of the fixed class-stratified subset of training clips (None: all of them).
     position_stride: keep about 1 in this many (clip, position) rows of every layer, at random (unbiased, reweighted).
-    sampling: how the rows are drawn: "uniform", or "importance" (Poisson sampling proportional to each row's
-        weight in S, see _sample_rows: at equal rows it picks the exact units more often).
+    sampling: how the rows are drawn: "uniform", or "importance" (probability proportional to each row's weight
+        in S, see kws.split_rows.sample_rows: at equal rows it picks the exact units more often).
     dtype: accumulation dtype ("float32" or "float64"; None: the model's). The eigen-decomposition is float64.
     """
 
@@ -151,74 +151,6 @@ def _capture(model: DSCNN, units: list[_Unit], need_dw: bool) -> tuple[dict, lis
     return store, handles
 
 
-def _sample_rows(
-    score: torch.Tensor, stride: int, sampling: str, generator: torch.Generator
-) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """Keep ~1/stride of the rows: (kept row indices, their weights 1/pi_r), unbiased; (None, None) keeps all.
-
-    "uniform": a random subset of n/stride rows, each weighted stride. "importance": inclusion probabilities
-    pi_r = min(1, t * score_r), t set so sum(pi) = n/stride (rows with pi = 1 are kept for sure), with score_r =
-    |w_r| |x_r|^2, the row's share of S (the approximate-matrix-product rule of Drineas, Kannan, Mahoney 2006). The
-    rows are drawn by systematic sampling over a random order (one uniform offset, a fixed sample size), not
-    independently: independent (Poisson) draws were worse than a uniform subset when the rows' contributions are
-    alike, because a fixed-size design only pays for the spread of w_r x_r x_r^T / pi_r around its mean.
-    """
-    n = score.numel()
-    if stride <= 1:
-        return None, None
-    m = max(1.0, n / stride)
-    if sampling == "uniform":
-        rows = torch.randperm(n, generator=generator)[: int(m)].to(score.device)
-        return rows, torch.full((rows.numel(),), n / rows.numel(), dtype=score.dtype, device=score.device)
-    if sampling != "importance":
-        raise KwsError(f"splitting: sampling {sampling!r} is not one of {SAMPLINGS}")
-    s = score.detach().to(torch.float64).clamp_min(0).cpu()
-    total = s.sum()
-    if total <= 0:
-        return torch.zeros(0, dtype=torch.long, device=score.device), torch.zeros(
-            0, dtype=score.dtype, device=score.device
-        )
-    t = m / total
-    for _ in range(50):  # water-filling: rows with t*s >= 1 are certain; spread the rest of the budget over the others
-        full = t * s >= 1
-        rest, n_full = s[~full].sum(), int(full.sum())
-        if rest <= 0 or n_full >= m:
-            break
-        t_new = (m - n_full) / rest
-        if t_new <= t * (1 + 1e-12):
-            break
-        t = t_new
-    pi = (t * s).clamp(max=1)
-    order = torch.randperm(n, generator=generator)
-    cum = torch.cumsum(pi[order], 0)
-    u = torch.rand((), generator=generator, dtype=torch.float64)
-    hits = torch.floor(cum - u) - torch.floor(torch.cat([cum.new_zeros(1), cum[:-1]]) - u)  # 1 where a point lands
-    rows = order[hits > 0.5]
-    return rows.to(score.device), (1.0 / pi[rows]).to(device=score.device, dtype=score.dtype)
-
-
-def _gather_patches(
-    xp: torch.Tensor, kernel: tuple[int, int], stride: tuple[int, int], rows: torch.Tensor | None
-) -> torch.Tensor:
-    """im2col rows of an already padded map (N, C, H, W): (R, K, C) for the kept (clip, position) rows.
-
-    rows index n * Q + q over output positions q (None: all); taps k in weight order (kh major). A gather of only
-    the kept rows, much cheaper than F.unfold on CPU when positions are subsampled.
-    """
-    n, ch, h, w = xp.shape
-    qh, qw = (h - kernel[0]) // stride[0] + 1, (w - kernel[1]) // stride[1] + 1
-    dev = xp.device
-    base = (torch.arange(qh, device=dev) * stride[0] * w)[:, None] + torch.arange(qw, device=dev) * stride[1]
-    offset = (torch.arange(kernel[0], device=dev) * w)[:, None] + torch.arange(kernel[1], device=dev)
-    index = base.reshape(-1, 1) + offset.reshape(1, -1)  # (Q, K) flat positions in the padded map
-    if rows is None:
-        rows = torch.arange(n * qh * qw, device=dev)
-        flat = xp.flatten(2).transpose(1, 2).contiguous()  # (N, H*W, C): one transpose, then row gathers
-        return flat[(rows // (qh * qw))[:, None], index[rows % (qh * qw)]]
-    # few rows: index the (N, C, H*W) map directly (the advanced indices go first: (R, K, C)), no full transpose
-    return xp.flatten(2)[(rows // (qh * qw))[:, None], :, index[rows % (qh * qw)]]
-
-
 def _own_gram(xr: torch.Tensor, w: torch.Tensor, out: torch.Tensor) -> None:
     """out += sum_r w[r, c] x_r x_r^T for every channel c: batched (D x R) @ (R x D) products, chunked over channels.
 
@@ -239,15 +171,6 @@ def _dw_gram(a: torch.Tensor, xu: torch.Tensor, w: torch.Tensor) -> torch.Tensor
     return (j * w.T.unsqueeze(2)).transpose(1, 2) @ j
 
 
-def _rows_of(m: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
-    """Rows n * Q + q of a map (N, C, H, W) as (R, C); only the kept ones are copied."""
-    flat = m.flatten(2)
-    if rows is None:
-        return flat.transpose(1, 2).reshape(-1, m.shape[1])
-    q = flat.shape[2]
-    return flat[rows // q, :, rows % q]
-
-
 def _layer_rows(u: _Unit, store: dict, grads: dict, cfg: dict, gen: torch.Generator) -> dict:
     """This batch's kept rows of one layer: patches and S_own weights, and (exact mode) the S_dw factors.
 
@@ -259,7 +182,7 @@ def _layer_rows(u: _Unit, store: dict, grads: dict, cfg: dict, gen: torch.Genera
     n, c_out, hh, ww = z.shape
     x = store[f"{u.name}.x"].detach().to(dt)  # the conv's (padded) input
     if u.conv.kernel_size != (1, 1):  # conv1: the input patches as a map (N, D, H, W)
-        x_map = _gather_patches(x, u.conv.kernel_size, u.conv.stride, None).flatten(1)
+        x_map = gather_patches(x, u.conv.kernel_size, u.conv.stride, None).flatten(1)
         x_map = x_map.reshape(n, hh, ww, -1).permute(0, 3, 1, 2)
     else:
         x_map = x
@@ -269,8 +192,8 @@ def _layer_rows(u: _Unit, store: dict, grads: dict, cfg: dict, gen: torch.Genera
     w_map = g * d2 * (c * c)[:, None, None]  # S_own weight of every (clip, position, unit)
     x2 = (x_map * x_map).sum(1, keepdim=True) if importance else None  # |x_r|^2, (N, 1, H, W)
     score = (w_map.square().sum(1).sqrt() * x2[:, 0]).flatten() if importance else w_map[:, 0].flatten()
-    rows, weight = _sample_rows(score, cfg["stride"], cfg["sampling"], gen)
-    out = dict(xr=_rows_of(x_map, rows), w_own=_rows_of(w_map, rows))
+    rows, weight = sample_rows(score, cfg["stride"], cfg["sampling"], gen)
+    out = dict(xr=rows_of(x_map, rows), w_own=rows_of(w_map, rows))
     if rows is not None:
         out["w_own"] = out["w_own"] * weight[:, None]
     if cfg["mode"] != "exact" or u.dw is None:
@@ -291,12 +214,12 @@ def _layer_rows(u: _Unit, store: dict, grads: dict, cfg: dict, gen: torch.Genera
         ones = torch.ones(1, 1, *kernel, dtype=dt, device=x.device)
         xu2 = F.conv2d(u.dw_pad(x2), ones, stride=stride)
         score = ((w_dw * a2).square().sum(1).sqrt() * xu2[:, 0]).flatten()
-        rows, weight = _sample_rows(score, cfg["stride"], "importance", gen)
+        rows, weight = sample_rows(score, cfg["stride"], "importance", gen)
     else:
-        rows, weight = _sample_rows(w_dw[:, 0].flatten(), cfg["stride"], "uniform", gen)
-    out["a"] = _gather_patches(coef, kernel, stride, rows).transpose(1, 2) * dw_w  # (R', C, K)
-    out["xu"] = _gather_patches(patches, kernel, stride, rows)  # (R', K, D)
-    out["w_dw"] = _rows_of(w_dw, rows) if rows is None else _rows_of(w_dw, rows) * weight[:, None]  # (R', C)
+        rows, weight = sample_rows(w_dw[:, 0].flatten(), cfg["stride"], "uniform", gen)
+    out["a"] = gather_patches(coef, kernel, stride, rows).transpose(1, 2) * dw_w  # (R', C, K)
+    out["xu"] = gather_patches(patches, kernel, stride, rows)  # (R', K, D)
+    out["w_dw"] = rows_of(w_dw, rows) if rows is None else rows_of(w_dw, rows) * weight[:, None]  # (R', C)
     return out
 
 

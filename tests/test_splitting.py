@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from kws import splitting
+from kws import split_rows, splitting
 from kws.cost import cost
 from kws.errors import KwsError
 from kws.models import DSCNN, ArchSpec
@@ -159,7 +159,7 @@ def test_importance_rows_keep_the_heavy_rows_and_the_budget():
     )
     counts, heavy = [], 0
     for seed in range(50):
-        rows, weight = splitting._sample_rows(score, 8, "importance", torch.Generator().manual_seed(seed))
+        rows, weight = split_rows.sample_rows(score, 8, "importance", torch.Generator().manual_seed(seed))
         counts.append(rows.numel())
         heavy += int(torch.isin(torch.arange(5), rows).all())
         assert not (rows >= 1000).any()  # zero-weight rows carry nothing and are never drawn
