@@ -65,11 +65,18 @@ def training_macs(rounds: list[dict], final_epochs: int, n_train: int, split: di
             legacy = "sampling" not in split
             per_row = (1.5 if legacy else 2.0) if split.get("mode", "exact") == "exact" else (0.5 if legacy else 1.0)
             stride = 1 if legacy else split["position_stride"]
-            for g in spec.geometry():
+            geo = spec.geometry()
+            for i, g in enumerate(geo):
                 if g["kind"] in ("conv", "pointwise"):
                     rows = split["clips"] * g["out"][0] * g["out"][1] / stride
                     d = g["inp"][2] * g["kernel"][0] * g["kernel"][1]
-                    total += int(per_row * rows * g["out"][2] * d * d)
+                    if split.get("solver") == "lanczos":  # k products of 2 R C D, plus dw and dw^T of 9 taps each
+                        k = min(split["lanczos_iters"], d)
+                        has_dw = any(h["kind"] not in ("conv", "pointwise") for h in geo[i + 1 :])
+                        taps = 18 if split.get("mode", "exact") == "exact" and has_dw else 0
+                        total += int(k * rows * g["out"][2] * (2 * d + taps))
+                    else:
+                        total += int(per_row * rows * g["out"][2] * d * d)
     return int(total)
 
 
@@ -95,6 +102,8 @@ def refresh_compute(out: Path) -> None:
         )
         if split is not None and "split_sampling" in cfg:
             split["sampling"] = cfg["split_sampling"]
+        if split is not None and "split_solver" in cfg:
+            split.update(solver=cfg["split_solver"], lanczos_iters=cfg["lanczos_iters"])
         n_train = r.get("n_train", N_TRAIN_MINI)
         r["growth_macs"] = training_macs(rounds, 0, n_train, split)
         r["train_macs"] = training_macs(rounds, cfg["final_epochs"], n_train, split)
@@ -177,6 +186,8 @@ def one_run(arm: str, budget_k: float, seed: int, args, root: Path) -> dict:
         clips=cfg.split_clips,
         position_stride=cfg.position_stride,
         sampling=cfg.split_sampling,
+        solver=cfg.split_solver,
+        lanczos_iters=cfg.lanczos_iters,
         mode="own" if arm == "own" else "exact",
     )
     if arm == "uniform":

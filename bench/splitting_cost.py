@@ -33,6 +33,15 @@ from kws.selection import Budget, select_splits
 MINI = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "speech_commands_mini"
 
 
+def parse_preset(text: str) -> splitting.SplitPassConfig:
+    """CLIPS:STRIDE[:SAMPLING] (dense solver) or CLIPS:lanczosK (matrix-free, K iterations, every position)."""
+    a, b, *c = text.split(":")
+    if b.startswith("lanczos"):
+        k = int(b[len("lanczos") :] or splitting.FAST.lanczos_iters)
+        return replace(splitting.FAST, clips=int(a), position_stride=1, solver="lanczos", lanczos_iters=k)
+    return replace(splitting.FAST, clips=int(a), position_stride=int(b), sampling=c[0] if c else "uniform")
+
+
 def _epoch_seconds(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int) -> list[float]:
     cfg = train.TrainConfig(epochs=epochs, batch_size=64)
     opt = train.make_optimizer(model, cfg)
@@ -86,20 +95,22 @@ def bench(arch: str, x, y, presets: list, epochs: int, repeats: int, ref_clips, 
             side_epoch = _epoch_seconds(copy.deepcopy(model), x, y, 1)[0]
             t0 = time.perf_counter()
             batches = splitting.pass_batches(x, y, preset)
-            eigs = splitting.min_eigen(splitting.splitting_matrices(model, batches, **preset.matrix_kwargs()))
+            eigs = splitting.pass_eigs(model, batches, preset)
             pass_s.append(time.perf_counter() - t0)
             ratios.append(pass_s[-1] / side_epoch)
         overlaps = [len(_chosen(model, eigs) & ref_set) / max(1, len(ref_set))]
         for seed in range(1, overlap_seeds):  # the row sample is random: the overlap over other sampling seeds
             other = replace(preset, seed=seed)
             batches = splitting.pass_batches(x, y, other)
-            e = splitting.min_eigen(splitting.splitting_matrices(model, batches, **other.matrix_kwargs()))
+            e = splitting.pass_eigs(model, batches, other)
             overlaps.append(len(_chosen(model, e) & ref_set) / max(1, len(ref_set)))
         rows.append(
             dict(
                 clips=preset.clips,
                 position_stride=preset.position_stride,
                 sampling=preset.sampling,
+                solver=preset.solver,
+                lanczos_iters=preset.lanczos_iters if preset.solver == "lanczos" else None,
                 dtype=preset.dtype,
                 pass_s=statistics.median(pass_s),
                 pass_s_all=pass_s,
@@ -132,7 +143,10 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--ref-clips", type=int, default=None, help="clips of the float64 reference (default: all)")
     p.add_argument(
-        "--presets", nargs="+", default=None, help="CLIPS:STRIDE[:SAMPLING], uniform|importance (default: FAST)"
+        "--presets",
+        nargs="+",
+        default=None,
+        help="CLIPS:STRIDE[:SAMPLING] (uniform|importance) or CLIPS:lanczosK (default: FAST)",
     )
     p.add_argument("--ref-dtype", default="float64", choices=("float64", "float32"), help="dtype of the reference")
     p.add_argument("--overlap-seeds", type=int, default=1, help="sampling seeds the overlap is averaged over")
@@ -142,10 +156,7 @@ def main() -> None:
     if args.presets:
         presets = []
         for t in args.presets:
-            a, b, *c = t.split(":")
-            presets.append(
-                replace(splitting.FAST, clips=int(a), position_stride=int(b), sampling=c[0] if c else "uniform")
-            )
+            presets.append(parse_preset(t))
     ds = data.load_dataset(args.data, splits=("train",), progress=False)
     split = ds.splits["train"]
     x, y = torch.from_numpy(data.features(split, ds.frontend)), torch.from_numpy(split.labels)

@@ -60,6 +60,8 @@ class GrowConfig:
     split_clips: int = splitting.FAST.clips  # fixed stratified subset of training clips for the splitting pass
     position_stride: int = splitting.FAST.position_stride  # keep ~1 in N (clip, position) rows (unbiased)
     split_sampling: str = splitting.FAST.sampling  # how those rows are drawn: importance | uniform
+    split_solver: str = splitting.FAST.solver  # dense (form S, eigh) | lanczos (matrix-free, every position)
+    lanczos_iters: int = splitting.FAST.lanczos_iters  # Lanczos steps per layer with the lanczos solver
     # retrain: chosen on the validation split of the mini set (bench/grow_vs_fixed.py, 22.6K params, 3 seeds:
     # val 88.0 +- 0.8% retrained vs 86.2 +- 1.6% continued vs 85.9 +- 1.1% uniform width).
     finish: str = "retrain"  # continue | retrain
@@ -165,6 +167,22 @@ def _round_record(index: int, model: models.DSCNN, num_classes: int, val_acc: fl
     )
 
 
+def split_pass_config(cfg: GrowConfig, generator: torch.Generator | None = None) -> splitting.SplitPassConfig:
+    """The splitting-pass preset of this recipe (splitting.FAST with the recipe's overrides); seed drawn per round."""
+    seed = 0 if generator is None else int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
+    return replace(
+        splitting.FAST,
+        clips=cfg.split_clips,
+        mode=cfg.selector,
+        surrogate_beta=cfg.surrogate_beta,
+        position_stride=cfg.position_stride,
+        sampling=cfg.split_sampling,
+        solver=cfg.split_solver,
+        lanczos_iters=cfg.lanczos_iters,
+        seed=seed,
+    )
+
+
 def _select(cfg: GrowConfig, model: models.DSCNN, batches: list, num_classes: int, generator: torch.Generator):
     """One splitting decision: matrices + eigenvectors (unless random), then budget-aware greedy selection."""
     t0 = time.perf_counter()
@@ -179,18 +197,7 @@ def _select(cfg: GrowConfig, model: models.DSCNN, batches: list, num_classes: in
             generator=generator,
         )
         return sel, {}, time.perf_counter() - t0
-    mats = splitting.splitting_matrices(
-        model,
-        batches,
-        mode=cfg.selector,
-        surrogate_beta=cfg.surrogate_beta,
-        position_stride=cfg.position_stride,
-        sampling=cfg.split_sampling,
-        dtype=getattr(torch, splitting.FAST.dtype),
-        seed=int(torch.randint(0, 2**31 - 1, (1,), generator=generator)),
-        progress=True,
-    )
-    eigs = splitting.min_eigen(mats)
+    eigs = splitting.pass_eigs(model, batches, split_pass_config(cfg, generator), progress=True)
     sel = selection.select_splits(
         model.spec,
         eigs,
@@ -218,6 +225,10 @@ def grow(
     out = Path(out_dir)
     if cfg.position_stride < 1 or (cfg.split_clips is not None and cfg.split_clips < 1):
         raise KwsError(f"--split-stride ({cfg.position_stride}) and --split-clips ({cfg.split_clips}) must be >= 1")
+    if cfg.split_solver == "lanczos" and cfg.position_stride != 1:
+        raise KwsError("--split-solver lanczos uses every position: pass --split-stride 1 with it")
+    if cfg.selector != "random":
+        split_pass_config(cfg)  # any other bad pass setting: its one-line error now, not after the seed stage
     if out.exists() and any(out.iterdir()) and not resume:
         raise KwsError(f"--out {out} already holds a run; pass --resume to continue it or choose another folder")
     task, frontend = task or data.TaskConfig(), frontend or FrontendConfig()

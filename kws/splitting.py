@@ -35,6 +35,7 @@ from kws.split_apply import split as split  # re-exported: `splitting.split` kee
 from kws.split_rows import SAMPLINGS, gather_patches, rows_of, sample_rows
 
 MODES = ("exact", "own")
+SOLVERS = ("dense", "lanczos")
 # Elements of the largest per-chunk intermediate (rows x channels x fan-in); 2^24 floats = 64 MiB in float32.
 _CHUNK_ELEMS = 1 << 24
 
@@ -48,6 +49,8 @@ class SplitPassConfig:
     sampling: how the rows are drawn: "uniform", or "importance" (probability proportional to each row's weight
         in S, see kws.split_rows.sample_rows: at equal rows it picks the exact units more often).
     dtype: accumulation dtype ("float32" or "float64"; None: the model's). The eigen-decomposition is float64.
+    solver: "dense" forms every S and takes a batched eigh; "lanczos" never forms S: lanczos_iters batched Lanczos
+        steps on S v products over every position of the clips (kws.split_lanczos; position_stride must be 1).
     """
 
     clips: int | None = 1024
@@ -58,6 +61,16 @@ class SplitPassConfig:
     mode: str = "exact"
     surrogate_beta: float = 3.0
     seed: int = 0
+    solver: str = "dense"
+    lanczos_iters: int = 32
+
+    def __post_init__(self):
+        if self.solver not in SOLVERS:
+            raise KwsError(f"splitting: solver {self.solver!r} is not one of {SOLVERS}")
+        if self.solver == "lanczos" and self.position_stride != 1:
+            raise KwsError("splitting: the lanczos solver uses every position; set the position stride to 1")
+        if self.lanczos_iters < 1:
+            raise KwsError(f"splitting: lanczos iterations must be >= 1, got {self.lanczos_iters}")
 
     def matrix_kwargs(self) -> dict:
         """Keyword arguments for splitting_matrices()."""
@@ -335,6 +348,25 @@ def pass_batches(features, labels, cfg: SplitPassConfig = FAST) -> list[tuple[to
     return [(x[i : i + cfg.batch_size], y[i : i + cfg.batch_size]) for i in range(0, len(y), cfg.batch_size)]
 
 
+def pass_eigs(model: DSCNN, batches, cfg: SplitPassConfig, progress: bool = False) -> dict:
+    """{layer: (lambda_min (C,), v_min (C, D))} of one splitting pass with preset cfg, by its solver."""
+    if cfg.solver == "lanczos":
+        from kws.split_lanczos import lanczos_eigs
+
+        kw = cfg.matrix_kwargs()
+        return lanczos_eigs(
+            model,
+            batches,
+            mode=kw["mode"],
+            surrogate_beta=kw["surrogate_beta"],
+            iters=cfg.lanczos_iters,
+            dtype=kw["dtype"],
+            seed=kw["seed"],
+            progress=progress,
+        )
+    return min_eigen(splitting_matrices(model, batches, **cfg.matrix_kwargs(), progress=progress))
+
+
 def min_eigen(mats: dict[str, torch.Tensor]) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """{layer: (lambda_min (C,), v_min (C, D))} by a batched float64 eigh; v has unit norm."""
     out = {}
@@ -344,4 +376,4 @@ def min_eigen(mats: dict[str, torch.Tensor]) -> dict[str, tuple[torch.Tensor, to
     return out
 
 
-__all__ = ["EXACT", "FAST", "SplitPassConfig", "min_eigen", "pass_batches", "split", "splitting_matrices"]
+__all__ = ["EXACT", "FAST", "SplitPassConfig", "min_eigen", "pass_batches", "pass_eigs", "split", "splitting_matrices"]

@@ -121,3 +121,28 @@ def test_cli_grow_300k_budget(mini_root, tmp_path, capsys):
     rep = json.loads(capsys.readouterr().out)
     assert rep["params"] <= 300_000
     assert (out / "report" / "report.html").is_file()
+
+
+def test_lanczos_solver_grows_within_budget_and_needs_every_position(mini_root, tmp_path, capsys):
+    argv = ["grow", "--data", str(mini_root), "--out", str(tmp_path / "r"), "--budget-kparams", "3"]
+    argv += [
+        "--seed-width",
+        "8",
+        "--seed-epochs",
+        "1",
+        "--max-rounds",
+        "1",
+        "--final-epochs",
+        "1",
+        "--split-clips",
+        "64",
+    ]
+    assert main([*argv, "--split-solver", "lanczos"]) != 0  # FAST keeps 1 in 8 rows: lanczos needs stride 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "--split-stride 1" in err and not (tmp_path / "r").exists()
+    assert main([*argv, "--split-solver", "lanczos", "--split-stride", "1", "--lanczos-iters", "8", "--json"]) == 0
+    assert 0 < json.loads(capsys.readouterr().out)["params"] <= 3000
+    rounds = json.loads((tmp_path / "r" / "growth_report.json").read_text())["rounds"]
+    assert len(rounds) == 2 and rounds[1]["splits"] > 0
+    cfg = json.loads((tmp_path / "r" / "grow_config.json").read_text())
+    assert cfg["split_solver"] == "lanczos" and cfg["lanczos_iters"] == 8

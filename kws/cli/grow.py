@@ -45,6 +45,12 @@ def register(sub) -> None:
         "--split-sampling", choices=["importance", "uniform"], help="how the pass draws its rows (default importance)"
     )
     p.add_argument(
+        "--split-solver",
+        choices=["dense", "lanczos"],
+        help="dense: form S and eigh (default); lanczos: matrix-free over every position (use --split-stride 1)",
+    )
+    p.add_argument("--lanczos-iters", type=int, help="Lanczos steps per layer with --split-solver lanczos")
+    p.add_argument(
         "--finish",
         choices=["continue", "retrain"],
         help="continue training the grown network, or retrain its architecture from scratch (default)",
@@ -83,6 +89,8 @@ def _grow(args) -> int:
         "split_clips",
         "position_stride",
         "split_sampling",
+        "split_solver",
+        "lanczos_iters",
         "seed",
     )
     given = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
