@@ -34,7 +34,15 @@ MINI = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "speech_
 
 
 def parse_preset(text: str) -> splitting.SplitPassConfig:
-    """CLIPS:STRIDE[:SAMPLING] (dense solver) or CLIPS:lanczosK (matrix-free, K iterations, every position)."""
+    """[i]CLIPS:STRIDE[:SAMPLING] (dense solver) or [i]CLIPS:lanczosK (matrix-free, K iterations, every position).
+
+    A leading "i" draws the clips by importance (splitting.pass_batches) instead of a stratified subset.
+    """
+    clip_sampling = "importance" if text.startswith("i") else "stratified"
+    return replace(_parse(text.lstrip("i")), clip_sampling=clip_sampling)
+
+
+def _parse(text: str) -> splitting.SplitPassConfig:
     a, b, *c = text.split(":")
     if b.startswith("lanczos"):
         k = int(b[len("lanczos") :] or splitting.FAST.lanczos_iters)
@@ -64,6 +72,10 @@ def _reference(model, x, y, ref_clips: int | None, cache: Path | None, dtype: st
     """Eigen-pairs of the exact matrices, every clip and position (cached: the ds-cnn-l pass is slow), and wall time."""
     if cache is not None and cache.is_file():
         saved = torch.load(cache, weights_only=True)
+        if "state" in saved:  # the very network the reference was computed on
+            model.load_state_dict(saved["state"])
+        else:
+            print("bench: warning: cached reference without its network; retrained one used", file=sys.stderr)
         return {k: tuple(v) for k, v in saved["eigs"].items()}, saved["seconds"]
     t0 = time.perf_counter()
     exact_cfg = replace(splitting.EXACT, clips=ref_clips, dtype=dtype)
@@ -75,14 +87,18 @@ def _reference(model, x, y, ref_clips: int | None, cache: Path | None, dtype: st
     )
     seconds = time.perf_counter() - t0
     if cache is not None:
-        torch.save(dict(eigs={k: list(v) for k, v in ref.items()}, seconds=seconds), cache)
+        state = {k: v.clone() for k, v in model.state_dict().items()}
+        torch.save(dict(eigs={k: list(v) for k, v in ref.items()}, seconds=seconds, state=state), cache)
     return ref, seconds
 
 
 def bench(arch: str, x, y, presets: list, epochs: int, repeats: int, ref_clips, cache_dir, ref_dtype, overlap_seeds):
     torch.manual_seed(0)
     model = models.create(arch)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)  # the network under test is trained as the cached references' were (2 threads)
     epoch_s = statistics.median(_epoch_seconds(model, x, y, epochs)[1:] or [float("nan")])
+    torch.set_num_threads(threads)
     model.eval()
     tag = "" if ref_dtype == "float64" else f"_{ref_dtype}"
     cache = None if cache_dir is None else cache_dir / f"splitting_ref_{arch}_{ref_clips or len(y)}_e{epochs}{tag}.pt"
@@ -94,14 +110,14 @@ def bench(arch: str, x, y, presets: list, epochs: int, repeats: int, ref_clips, 
         for _ in range(repeats):  # interleaved with an epoch of a copy: the 2 shared cores' load drifts
             side_epoch = _epoch_seconds(copy.deepcopy(model), x, y, 1)[0]
             t0 = time.perf_counter()
-            batches = splitting.pass_batches(x, y, preset)
+            batches = splitting.pass_batches(x, y, preset, model)
             eigs = splitting.pass_eigs(model, batches, preset)
             pass_s.append(time.perf_counter() - t0)
             ratios.append(pass_s[-1] / side_epoch)
         overlaps = [len(_chosen(model, eigs) & ref_set) / max(1, len(ref_set))]
         for seed in range(1, overlap_seeds):  # the row sample is random: the overlap over other sampling seeds
             other = replace(preset, seed=seed)
-            batches = splitting.pass_batches(x, y, other)
+            batches = splitting.pass_batches(x, y, other, model)
             e = splitting.pass_eigs(model, batches, other)
             overlaps.append(len(_chosen(model, e) & ref_set) / max(1, len(ref_set)))
         rows.append(
@@ -110,6 +126,7 @@ def bench(arch: str, x, y, presets: list, epochs: int, repeats: int, ref_clips, 
                 position_stride=preset.position_stride,
                 sampling=preset.sampling,
                 solver=preset.solver,
+                clip_sampling=preset.clip_sampling,
                 lanczos_iters=preset.lanczos_iters if preset.solver == "lanczos" else None,
                 dtype=preset.dtype,
                 pass_s=statistics.median(pass_s),

@@ -36,6 +36,7 @@ from kws.split_rows import SAMPLINGS, gather_patches, rows_of, sample_rows
 
 MODES = ("exact", "own")
 SOLVERS = ("dense", "lanczos")
+CLIP_SAMPLINGS = ("stratified", "importance")
 # Elements of the largest per-chunk intermediate (rows x channels x fan-in); 2^24 floats = 64 MiB in float32.
 _CHUNK_ELEMS = 1 << 24
 
@@ -51,6 +52,9 @@ class SplitPassConfig:
     dtype: accumulation dtype ("float32" or "float64"; None: the model's). The eigen-decomposition is float64.
     solver: "dense" forms every S and takes a batched eigh; "lanczos" never forms S: lanczos_iters batched Lanczos
         steps on S v products over every position of the clips (kws.split_lanczos; position_stride must be 1).
+    clip_sampling: "stratified" (a fixed class-stratified subset) or "importance" (clips drawn by how wrong the
+        network is on them, reweighted; one extra forward over every clip, see pass_batches).
+    matmul_dtype: the lanczos solver's product dtype: "auto" (bfloat16 on CPUs with AMX), "float32", "bfloat16".
     """
 
     clips: int | None = 1024
@@ -63,12 +67,16 @@ class SplitPassConfig:
     seed: int = 0
     solver: str = "dense"
     lanczos_iters: int = 32
+    clip_sampling: str = "stratified"
+    matmul_dtype: str = "auto"
 
     def __post_init__(self):
         if self.solver not in SOLVERS:
             raise KwsError(f"splitting: solver {self.solver!r} is not one of {SOLVERS}")
         if self.solver == "lanczos" and self.position_stride != 1:
             raise KwsError("splitting: the lanczos solver uses every position; set the position stride to 1")
+        if self.clip_sampling not in CLIP_SAMPLINGS:
+            raise KwsError(f"splitting: clip sampling {self.clip_sampling!r} is not one of {CLIP_SAMPLINGS}")
         if self.lanczos_iters < 1:
             raise KwsError(f"splitting: lanczos iterations must be >= 1, got {self.lanczos_iters}")
 
@@ -301,23 +309,33 @@ def splitting_matrices(
             from tqdm import tqdm
 
             it = tqdm(batches, desc="splitting matrices", unit="batch", leave=False)
-        for features, labels in it:
+        for features, labels, *weight in it:
             features, labels = features.to(device=param.device, dtype=param.dtype), labels.to(param.device)
             store.clear()
             with torch.enable_grad():  # callers may hold torch.no_grad(); the pass needs dL/dh
-                loss = F.cross_entropy(model(features), labels, reduction="sum")
+                loss, n = clip_loss(model, features, labels, weight)
             keys = [k for k in store if k.endswith(".h") or k.endswith(".u")]
             grads = dict(zip(keys, torch.autograd.grad(loss, [store[k] for k in keys]), strict=True))
             with torch.no_grad():
                 for u in units:
                     _accumulate_unit(u, store, grads, acc, cfg, gen)
-            count += len(labels)
+            count += n
     finally:
         for h in handles:
             h.remove()
         store.clear()
         model.train(was_training)
     return _finish(acc, count)
+
+
+def clip_loss(model: DSCNN, features, labels, extra: list) -> tuple[torch.Tensor, float]:
+    """(summed cross-entropy, clip count) of one pass batch. Importance-drawn clips (pass_batches) carry extra =
+    [1/pi per clip, the batch's share of the all-clip count]: the Horvitz-Thompson sum, so S stays unbiased."""
+    loss = F.cross_entropy(model(features), labels, reduction="none")
+    if not extra:
+        return loss.sum(), float(len(labels))
+    w, n = extra
+    return (loss * w.to(device=loss.device, dtype=loss.dtype)).sum(), float(n)
 
 
 def _fan_in(conv: nn.Conv2d) -> int:
@@ -337,15 +355,50 @@ def _finish(acc: dict[str, torch.Tensor], count: int) -> dict[str, torch.Tensor]
     return {name: (s + s.transpose(1, 2)) / (2 * total.item()) for name, s in acc.items()}
 
 
-def pass_batches(features, labels, cfg: SplitPassConfig = FAST) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """The fixed, class-stratified subset of cfg.clips clips (kws.data.stratified_subset), in cfg.batch_size batches."""
+def pass_batches(features, labels, cfg: SplitPassConfig = FAST, model: DSCNN | None = None) -> list[tuple]:
+    """The pass's cfg.clips clips in cfg.batch_size batches: (features, labels) or (features, labels, 1/pi).
+
+    clip_sampling "stratified": a fixed class-stratified subset (kws.data.stratified_subset). "importance": one
+    eval-mode forward of `model` over every clip, then cfg.clips clips drawn with probability proportional to
+    ||softmax - onehot||, the factor every backpropagated signal of the clip, hence its share of S, scales with
+    (systematic sampling, kws.split_rows.sample_rows); the batches carry the weights 1/pi, so S stays unbiased
+    while the clips the network already gets right, which add almost nothing to S, are rarely drawn.
+    """
     from kws.data import stratified_subset
 
     x, y = torch.as_tensor(features), torch.as_tensor(labels)
-    if cfg.clips is not None and cfg.clips < len(y):
+    if cfg.clips is None or cfg.clips >= len(y):
+        return [(x[i : i + cfg.batch_size], y[i : i + cfg.batch_size]) for i in range(0, len(y), cfg.batch_size)]
+    if cfg.clip_sampling == "stratified":
         idx = torch.from_numpy(stratified_subset(y.numpy(), cfg.clips, seed=cfg.seed))
         x, y = x[idx], y[idx]
-    return [(x[i : i + cfg.batch_size], y[i : i + cfg.batch_size]) for i in range(0, len(y), cfg.batch_size)]
+        return [(x[i : i + cfg.batch_size], y[i : i + cfg.batch_size]) for i in range(0, len(y), cfg.batch_size)]
+    if model is None:
+        raise KwsError("splitting: importance-sampled clips need the model (pass_batches(..., model=))")
+    param = next(model.parameters())
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        resid = []
+        for i in range(0, len(y), 256):
+            p = torch.softmax(model(x[i : i + 256].to(device=param.device, dtype=param.dtype)).double(), 1).cpu()
+            p[torch.arange(len(p)), y[i : i + 256]] -= 1.0
+            resid.append(p.norm(dim=1))
+    model.train(was_training)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    idx, w = sample_rows(torch.cat(resid), max(1.0, len(y) / cfg.clips), "importance", gen)
+    idx, order = idx.sort()
+    share = len(y) / cfg.clips  # sum(pi) = m = cfg.clips: each kept clip's share of the all-clip count N is N/m
+    x, y, w = x[idx], y[idx], w[order]
+    return [
+        (
+            x[i : i + cfg.batch_size],
+            y[i : i + cfg.batch_size],
+            w[i : i + cfg.batch_size],
+            share * len(y[i : i + cfg.batch_size]),
+        )
+        for i in range(0, len(y), cfg.batch_size)
+    ]
 
 
 def pass_eigs(model: DSCNN, batches, cfg: SplitPassConfig, progress: bool = False) -> dict:
@@ -362,6 +415,7 @@ def pass_eigs(model: DSCNN, batches, cfg: SplitPassConfig, progress: bool = Fals
             iters=cfg.lanczos_iters,
             dtype=kw["dtype"],
             seed=kw["seed"],
+            matmul_dtype=cfg.matmul_dtype if cfg.matmul_dtype == "auto" else getattr(torch, cfg.matmul_dtype),
             progress=progress,
         )
     return min_eigen(splitting_matrices(model, batches, **cfg.matrix_kwargs(), progress=progress))

@@ -121,6 +121,24 @@ def test_ritz_value_bounds_lambda_min_and_converges():
     assert resid.norm(dim=1).max().item() < 1e-6
 
 
+def test_start_vector_is_used_and_never_lost():
+    gen = torch.Generator().manual_seed(7)
+    c, d = 4, 30
+    a = torch.randn(c, d, d, generator=gen, dtype=torch.float64)
+    mats = a + a.transpose(1, 2)
+    vals, vecs = torch.linalg.eigh(mats)
+
+    def matvec(v):
+        return torch.einsum("cde,ce->cd", mats, v)
+
+    lam, _ = split_lanczos.lanczos_min(matvec, c, d, 1, gen, start=vecs[:, :, 0])  # the answer: one step suffices
+    np.testing.assert_allclose(lam.numpy(), vals[:, 0].numpy(), atol=1e-9)
+    guess = vecs[:, :, 0] + 0.3 * vecs[:, :, 1]
+    rayleigh = (guess * matvec(guess)).sum(1) / (guess * guess).sum(1)
+    lam, _ = split_lanczos.lanczos_min(matvec, c, d, 3, gen, start=guess)
+    assert (lam <= rayleigh + 1e-12).all() and (lam >= vals[:, 0] - 1e-12).all()
+
+
 def test_low_rank_operator_closes_early_and_stays_exact():
     gen = torch.Generator().manual_seed(4)
     c, d, rank = 3, 10, 3

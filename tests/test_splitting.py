@@ -300,3 +300,32 @@ def test_torchrun_two_ranks_all_reduce_equals_one_process_over_all_batches(tmp_p
             assert torch.equal(plan0[layer][j], plan1[layer][j]), (layer, j)
             sign = torch.sign(torch.dot(plan0[layer][j], v))
             assert torch.allclose(sign * plan0[layer][j], v, rtol=0, atol=1e-8), (layer, j)
+
+
+def test_importance_clips_are_unbiased_and_favour_the_misclassified():
+    """Clips drawn by ||softmax - onehot|| with 1/pi weights: the mean over draws converges to the all-clip matrices
+    (Horvitz-Thompson), the clips the network gets wrong are always kept, and the error beats a stratified subset."""
+    model = _tiny_model("relu")
+    with torch.no_grad():
+        model.classifier.weight.mul_(30.0)
+    x = torch.randn(48, 12, 6, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    y[:4] = (y[:4] + 5) % 12  # 4 wrong clips carry S; the confident right ones add almost nothing
+    ref = splitting.splitting_matrices(model, [(x, y)], mode="exact")
+    errs = {}
+    for how in ("importance", "stratified"):
+        cfg = replace(splitting.FAST, clips=12, batch_size=5, position_stride=1, clip_sampling=how, dtype="float64")
+        est = []
+        for seed in range(40):
+            batches = splitting.pass_batches(x, y, replace(cfg, seed=seed), model)
+            if how == "importance":
+                kept = torch.cat([b[0] for b in batches])
+                assert all(any(torch.equal(k, x[i]) for k in kept) for i in range(4))
+                assert abs(sum(b[3] for b in batches) - 48) < 1e-9
+            est.append(splitting.splitting_matrices(model, batches, mode="exact", dtype=torch.float64))
+        mean = {k: sum(e[k] for e in est) / len(est) for k in ref}
+        errs[how] = sum(_frob_err(e, ref) ** 2 for e in est) / len(est)
+        if how == "importance":
+            assert _frob_err(mean, ref) < 3 * (errs[how] / len(est)) ** 0.5 + 1e-9
+    assert errs["importance"] < 0.1 * errs["stratified"], errs
