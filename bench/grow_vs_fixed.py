@@ -56,9 +56,14 @@ def training_macs(rounds: list[dict], final_epochs: int, n_train: int, split: di
         total += 3 * r["macs"] * n_train * r["train_epochs"]
     total += 3 * rounds[-1]["macs"] * n_train * final_epochs
     if split:
-        for r in rounds[:-1]:  # the pass that ended each round was computed on that round's network
+        for i_round, r in enumerate(rounds[:-1]):  # the pass that ended each round was computed on that round's network
             spec = models.ArchSpec.from_dict(r["arch"])
+            split = rounds[i_round + 1].get("split_pass") or split  # runs since kws grow records each round's pass
+            if split.get("clips") is None:
+                split = dict(split, clips=n_train)
             total += 3 * r["macs"] * split["clips"]
+            if split.get("clip_sampling") == "importance":  # the forward over every clip that draws them
+                total += r["macs"] * n_train
             # Since the sampled pass: S_own and S_dw each C*R*D^2 (two batched Gram products). Runs made before it
             # (no "sampling" in their config) used every position (the stride was not passed on) and a packed,
             # symmetric S_own: C*R*D^2/2.
@@ -102,8 +107,6 @@ def refresh_compute(out: Path) -> None:
         )
         if split is not None and "split_sampling" in cfg:
             split["sampling"] = cfg["split_sampling"]
-        if split is not None and "split_solver" in cfg:
-            split.update(solver=cfg["split_solver"], lanczos_iters=cfg["lanczos_iters"])
         n_train = r.get("n_train", N_TRAIN_MINI)
         r["growth_macs"] = training_macs(rounds, 0, n_train, split)
         r["train_macs"] = training_macs(rounds, cfg["final_epochs"], n_train, split)
@@ -186,8 +189,6 @@ def one_run(arm: str, budget_k: float, seed: int, args, root: Path) -> dict:
         clips=cfg.split_clips,
         position_stride=cfg.position_stride,
         sampling=cfg.split_sampling,
-        solver=cfg.split_solver,
-        lanczos_iters=cfg.lanczos_iters,
         mode="own" if arm == "own" else "exact",
     )
     if arm == "uniform":

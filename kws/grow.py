@@ -25,7 +25,6 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from kws import checkpoint, data, models, selection, splitting, train
@@ -57,11 +56,14 @@ class GrowConfig:
     cost_metric: str = "params"  # params | macs | both
     selector: str = "exact"  # exact (S_own + S_dw) | own (public code's S_own) | random (ablation)
     surrogate_beta: float = splitting.FAST.surrogate_beta  # softplus surrogate for ReLU's a''
-    split_clips: int = splitting.FAST.clips  # fixed stratified subset of training clips for the splitting pass
-    position_stride: int = splitting.FAST.position_stride  # keep ~1 in N (clip, position) rows (unbiased)
-    split_sampling: str = splitting.FAST.sampling  # how those rows are drawn: importance | uniform
-    split_solver: str = splitting.FAST.solver  # dense (form S, eigh) | lanczos (matrix-free, every position)
-    lanczos_iters: int = splitting.FAST.lanczos_iters  # Lanczos steps per layer with the lanczos solver
+    # The splitting pass: each round takes splitting.preset_for(network) (FAST while narrow, WIDE once wide) unless
+    # split_solver names one; the fields below override that preset's when set (None: the preset's own).
+    split_solver: str = "auto"  # auto | dense (form S, eigh; FAST) | lanczos (matrix-free, every position; WIDE)
+    split_clips: int | None = None  # clips of the splitting pass
+    position_stride: int | None = None  # keep ~1 in N (clip, position) rows (unbiased); dense solver only
+    split_sampling: str | None = None  # how those rows are drawn: importance | uniform
+    split_clip_sampling: str | None = None  # how the clips are drawn: stratified | importance
+    lanczos_iters: int | None = None  # Lanczos steps per layer with the lanczos solver
     # retrain: chosen on the validation split of the mini set (bench/grow_vs_fixed.py, 22.6K params, 3 seeds:
     # val 88.0 +- 0.8% retrained vs 86.2 +- 1.6% continued vs 85.9 +- 1.1% uniform width).
     finish: str = "retrain"  # continue | retrain
@@ -110,11 +112,6 @@ def check_budget(cfg: GrowConfig, spec: models.ArchSpec, num_classes: int) -> No
 
 def _phase_config(cfg: GrowConfig, epochs: int, phase: int) -> train.TrainConfig:
     return replace(cfg.train, epochs=epochs, seed=cfg.seed * 1009 + phase)
-
-
-def _split_batches(feats: np.ndarray, labels: np.ndarray, batch: int = 256) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    x, y = torch.from_numpy(feats), torch.from_numpy(labels)
-    return [(x[i : i + batch], y[i : i + batch]) for i in range(0, len(x), batch)]
 
 
 def _spectra(eigs: dict) -> dict:
@@ -167,24 +164,30 @@ def _round_record(index: int, model: models.DSCNN, num_classes: int, val_acc: fl
     )
 
 
-def split_pass_config(cfg: GrowConfig, generator: torch.Generator | None = None) -> splitting.SplitPassConfig:
-    """The splitting-pass preset of this recipe (splitting.FAST with the recipe's overrides); seed drawn per round."""
-    seed = 0 if generator is None else int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
-    return replace(
-        splitting.FAST,
+def split_pass_config(
+    cfg: GrowConfig, spec: models.ArchSpec, generator: torch.Generator | None = None
+) -> splitting.SplitPassConfig:
+    """This round's splitting-pass preset: FAST or WIDE (by cfg.split_solver, or by the network's width when
+    "auto"), with the recipe's overrides and selector; its seed is drawn from the round's generator."""
+    if cfg.split_solver not in ("auto", *splitting.SOLVERS):
+        raise KwsError(f"--split-solver {cfg.split_solver!r}: use auto, dense or lanczos")
+    base = {"auto": splitting.preset_for(spec), "dense": splitting.FAST, "lanczos": splitting.WIDE}[cfg.split_solver]
+    over = dict(
         clips=cfg.split_clips,
-        mode=cfg.selector,
-        surrogate_beta=cfg.surrogate_beta,
         position_stride=cfg.position_stride,
         sampling=cfg.split_sampling,
-        solver=cfg.split_solver,
+        clip_sampling=cfg.split_clip_sampling,
         lanczos_iters=cfg.lanczos_iters,
-        seed=seed,
     )
+    seed = 0 if generator is None else int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
+    if base.solver == "lanczos":  # row sampling is the dense solver's; the lanczos pass reads every position
+        over.update(position_stride=None, sampling=None)
+    over = {k: v for k, v in over.items() if v is not None}
+    return replace(base, mode=cfg.selector, surrogate_beta=cfg.surrogate_beta, seed=seed, **over)
 
 
-def _select(cfg: GrowConfig, model: models.DSCNN, batches: list, num_classes: int, generator: torch.Generator):
-    """One splitting decision: matrices + eigenvectors (unless random), then budget-aware greedy selection."""
+def _select(cfg: GrowConfig, model: models.DSCNN, train_xy: tuple, num_classes: int, generator: torch.Generator):
+    """One splitting decision: the pass's eigenpairs (unless random), then budget-aware greedy selection."""
     t0 = time.perf_counter()
     if cfg.selector == "random":
         sel = selection.select_random(
@@ -196,8 +199,10 @@ def _select(cfg: GrowConfig, model: models.DSCNN, batches: list, num_classes: in
             num_classes=num_classes,
             generator=generator,
         )
-        return sel, {}, time.perf_counter() - t0
-    eigs = splitting.pass_eigs(model, batches, split_pass_config(cfg, generator), progress=True)
+        return sel, {}, None, time.perf_counter() - t0
+    pass_cfg = split_pass_config(cfg, model.spec, generator)
+    batches = splitting.pass_batches(*train_xy, pass_cfg, model)
+    eigs = splitting.pass_eigs(model, batches, pass_cfg, progress=True)
     sel = selection.select_splits(
         model.spec,
         eigs,
@@ -209,7 +214,7 @@ def _select(cfg: GrowConfig, model: models.DSCNN, batches: list, num_classes: in
         cost_metric=cfg.cost_metric,
         num_classes=num_classes,
     )
-    return sel, _spectra(eigs), time.perf_counter() - t0
+    return sel, _spectra(eigs), asdict(pass_cfg), time.perf_counter() - t0
 
 
 def grow(
@@ -223,12 +228,14 @@ def grow(
 ) -> dict:
     """Grow a DS-CNN on the dataset at `data_root` into run directory `out_dir`; returns the growth report."""
     out = Path(out_dir)
-    if cfg.position_stride < 1 or (cfg.split_clips is not None and cfg.split_clips < 1):
-        raise KwsError(f"--split-stride ({cfg.position_stride}) and --split-clips ({cfg.split_clips}) must be >= 1")
-    if cfg.split_solver == "lanczos" and cfg.position_stride != 1:
-        raise KwsError("--split-solver lanczos uses every position: pass --split-stride 1 with it")
-    if cfg.selector != "random":
-        split_pass_config(cfg)  # any other bad pass setting: its one-line error now, not after the seed stage
+    for flag, value in (("--split-stride", cfg.position_stride), ("--split-clips", cfg.split_clips)):
+        if value is not None and value < 1:
+            raise KwsError(f"{flag} ({value}) must be >= 1")
+    if cfg.split_solver == "lanczos" and cfg.position_stride not in (None, 1):
+        raise KwsError("--split-solver lanczos uses every position: drop --split-stride or pass --split-stride 1")
+    if cfg.selector != "random":  # any other bad pass setting: its one-line error now, not after the seed stage
+        for spec_ in (seed_spec(cfg), models.resolve_arch("ds-cnn-l")):
+            split_pass_config(cfg, spec_)
     if out.exists() and any(out.iterdir()) and not resume:
         raise KwsError(f"--out {out} already holds a run; pass --resume to continue it or choose another folder")
     task, frontend = task or data.TaskConfig(), frontend or FrontendConfig()
@@ -242,10 +249,10 @@ def grow(
     train_split = ds.splits["train"]
     if not torch.cuda.is_available() and len(train_split.labels) > 20_000:
         _log(f"grow: warning: no GPU found; {len(train_split.labels):,} training clips will train on the CPU (slow)")
-    idx = data.stratified_subset(train_split.labels, cfg.split_clips, seed=cfg.seed)
-    feats = data.features(train_split, frontend)[idx]
-    split_labels = train_split.labels[idx]
-    batches = _split_batches(feats, split_labels, splitting.FAST.batch_size)
+    train_feats = data.features(train_split, frontend)
+    train_xy = (torch.from_numpy(train_feats), torch.from_numpy(train_split.labels))
+    idx = data.stratified_subset(train_split.labels, cfg.split_clips or splitting.FAST.clips, seed=cfg.seed)
+    feats, split_labels = train_feats[idx], train_split.labels[idx]  # where the loss change of each split is measured
     val_feats, val_labels = data.features(ds.splits["validation"], frontend), ds.splits["validation"].labels
 
     records, model = _load_rounds(out, num_classes) if resume else ([], None)
@@ -265,7 +272,7 @@ def grow(
     while records[-1].get("stop") is None and len(records) <= cfg.max_rounds:
         index = len(records)
         gen = torch.Generator().manual_seed(cfg.seed * 7919 + index)
-        sel, spectra, split_s = _select(cfg, model, batches, num_classes, gen)
+        sel, spectra, pass_cfg, split_s = _select(cfg, model, train_xy, num_classes, gen)
         if not sel.chosen:
             records[-1]["stop"] = sel.stopped_reason or "no unit can be split within the budget"
             break
@@ -284,6 +291,7 @@ def grow(
             predicted_dloss=float(sel.predicted_dloss),
             actual_dloss=float(actual),
             split_s=split_s,
+            split_pass=pass_cfg,
             train_s=time.perf_counter() - t0,
             spectra=spectra,
             chosen=[c._asdict() for c in sel.chosen],

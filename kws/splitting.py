@@ -97,6 +97,26 @@ class SplitPassConfig:
 # 3,220 train clips picks, in 0.65-0.84 plain training epochs; the former preset (1,024 clips, 1 in 4 rows
 # uniformly) picked 92% in 1.8-2.4 epochs. On ds-cnn-l it picks 78% in 2.9 epochs (bench/README.md).
 FAST = SplitPassConfig(clips=768, batch_size=128, position_stride=8, sampling="importance", dtype="float32")
+# What `kws grow` uses for wide networks (widest unit fan-in >= WIDE_MIN_FAN_IN): the matrix-free Lanczos pass over
+# every position of clips drawn by importance (bench/splitting_cost.py, ds-cnn-l: see bench/README.md).
+WIDE = SplitPassConfig(
+    clips=1536,
+    batch_size=128,
+    position_stride=1,
+    solver="lanczos",
+    lanczos_iters=16,
+    clip_sampling="importance",
+    dtype="float32",
+)
+WIDE_MIN_FAN_IN = 160
+
+
+def preset_for(spec) -> SplitPassConfig:
+    """FAST for narrow networks, WIDE once the widest splitting unit has a fan-in of WIDE_MIN_FAN_IN or more."""
+    widest = max([spec.conv1_kernel[0] * spec.conv1_kernel[1], *spec.unit_widths[:-1]])
+    return WIDE if widest >= WIDE_MIN_FAN_IN else FAST
+
+
 # The reference: every clip, every position, float64.
 EXACT = SplitPassConfig(clips=None, batch_size=128, position_stride=1, dtype="float64")
 
@@ -430,4 +450,15 @@ def min_eigen(mats: dict[str, torch.Tensor]) -> dict[str, tuple[torch.Tensor, to
     return out
 
 
-__all__ = ["EXACT", "FAST", "SplitPassConfig", "min_eigen", "pass_batches", "pass_eigs", "split", "splitting_matrices"]
+__all__ = [
+    "EXACT",
+    "FAST",
+    "WIDE",
+    "SplitPassConfig",
+    "min_eigen",
+    "pass_batches",
+    "pass_eigs",
+    "preset_for",
+    "split",
+    "splitting_matrices",
+]

@@ -137,12 +137,13 @@ def test_lanczos_solver_grows_within_budget_and_needs_every_position(mini_root, 
         "--split-clips",
         "64",
     ]
-    assert main([*argv, "--split-solver", "lanczos"]) != 0  # FAST keeps 1 in 8 rows: lanczos needs stride 1
+    assert main([*argv, "--split-solver", "lanczos", "--split-stride", "8"]) != 0  # lanczos reads every position
     err = capsys.readouterr().err.strip()
-    assert "\n" not in err and "--split-stride 1" in err and not (tmp_path / "r").exists()
-    assert main([*argv, "--split-solver", "lanczos", "--split-stride", "1", "--lanczos-iters", "8", "--json"]) == 0
+    assert "\n" not in err and "--split-stride" in err and not (tmp_path / "r").exists()
+    assert main([*argv, "--split-solver", "lanczos", "--lanczos-iters", "8", "--json"]) == 0
     assert 0 < json.loads(capsys.readouterr().out)["params"] <= 3000
     rounds = json.loads((tmp_path / "r" / "growth_report.json").read_text())["rounds"]
     assert len(rounds) == 2 and rounds[1]["splits"] > 0
+    assert rounds[1]["split_pass"]["solver"] == "lanczos" and rounds[1]["split_pass"]["clip_sampling"] == "importance"
     cfg = json.loads((tmp_path / "r" / "grow_config.json").read_text())
     assert cfg["split_solver"] == "lanczos" and cfg["lanczos_iters"] == 8

@@ -46,8 +46,14 @@ def register(sub) -> None:
     )
     p.add_argument(
         "--split-solver",
-        choices=["dense", "lanczos"],
-        help="dense: form S and eigh (default); lanczos: matrix-free over every position (use --split-stride 1)",
+        choices=["auto", "dense", "lanczos"],
+        help="auto (default): dense while the network is narrow, lanczos once wide; dense: form S and eigh "
+        "(splitting.FAST); lanczos: matrix-free over every position (splitting.WIDE)",
+    )
+    p.add_argument(
+        "--split-clip-sampling",
+        choices=["stratified", "importance"],
+        help="how the pass draws its clips: a stratified subset, or by how wrong the network is on them",
     )
     p.add_argument("--lanczos-iters", type=int, help="Lanczos steps per layer with --split-solver lanczos")
     p.add_argument(
@@ -90,6 +96,7 @@ def _grow(args) -> int:
         "position_stride",
         "split_sampling",
         "split_solver",
+        "split_clip_sampling",
         "lanczos_iters",
         "seed",
     )
