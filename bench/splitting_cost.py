@@ -9,9 +9,11 @@ clips (default: the whole train split), run once per architecture and cached in 
 
 Measured (2 shared cores, results and commands in bench/README.md): ds-cnn-s, FAST (768 clips, 1 in 8 rows by
 importance) picks 92% of the reference's units (5 seeds) in 0.65-0.84 training epochs; the former preset (1,024
-clips, 1 in 4 rows uniformly) 92% in 1.8-2.4 epochs. ds-cnn-l (float32 reference): FAST 78% in 2.9 epochs.
+clips, 1 in 4 rows uniformly) 92% in 1.8-2.4 epochs. ds-cnn-l (float32 reference): FAST 77% in 3.0 epochs, WIDE
+(1,536 clips drawn by importance, every position, 6 matrix-free Lanczos steps) 94% in 2.6 epochs.
 
 Run: .venv/bin/python bench/splitting_cost.py --arch ds-cnn-s --overlap-seeds 5 --presets 1024:4 768:8:importance
+     .venv/bin/python bench/splitting_cost.py --arch ds-cnn-l --ref-dtype float32 --presets 768:8 i1536:lanczos6
 """
 
 from __future__ import annotations

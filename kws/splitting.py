@@ -95,16 +95,19 @@ class SplitPassConfig:
 # What `kws grow` uses. bench/splitting_cost.py on ds-cnn-s (2 cores): 768 clips, about 1 in 8 rows by importance
 # picks on average 92% (5 sampling seeds, min 89%) of the units the exact float64 pass over every position of all
 # 3,220 train clips picks, in 0.65-0.84 plain training epochs; the former preset (1,024 clips, 1 in 4 rows
-# uniformly) picked 92% in 1.8-2.4 epochs. On ds-cnn-l it picks 78% in 2.9 epochs (bench/README.md).
+# uniformly) picked 92% in 1.8-2.4 epochs. On ds-cnn-l it picks only 77% in 3.0 epochs (bench/README.md): WIDE below.
 FAST = SplitPassConfig(clips=768, batch_size=128, position_stride=8, sampling="importance", dtype="float32")
 # What `kws grow` uses for wide networks (widest unit fan-in >= WIDE_MIN_FAN_IN): the matrix-free Lanczos pass over
-# every position of clips drawn by importance (bench/splitting_cost.py, ds-cnn-l: see bench/README.md).
+# every position of 1,536 clips drawn by importance, 6 steps. bench/splitting_cost.py on ds-cnn-l (2 cores, quiet):
+# it picks 93.9% (3 seeds, min 93.0%) of the units the all-rows pass over all 3,220 clips picks, in 2.55-2.72
+# training epochs, where FAST picks 77% in 2.9-3.1. 1,280 clips x 8 steps: 90.5% (min 88.5%) in 2.0-2.5 epochs.
+# WIDE_MIN_FAN_IN: FAST was measured at 64 (ds-cnn-s, 92% in <= 0.84 epochs) and WIDE at 276; 160 splits the gap.
 WIDE = SplitPassConfig(
     clips=1536,
     batch_size=128,
     position_stride=1,
     solver="lanczos",
-    lanczos_iters=16,
+    lanczos_iters=6,
     clip_sampling="importance",
     dtype="float32",
 )

@@ -175,3 +175,28 @@ def test_pass_eigs_lanczos_chooses_the_dense_units():
         sel = select_splits(model.spec, eigs, Budget(), eps=1e-2, growth_cap=0.5)
         chosen.append({(c.layer, c.unit) for c in sel.chosen})
     assert chosen[0] and chosen[0] == chosen[1]
+
+
+def test_bfloat16_products_keep_the_eigenvalues_and_the_choice():
+    """The bfloat16 products (used on AMX CPUs) move lambda_min by well under a percent of the spread of the
+    spectrum and keep the float32 pass's choice of units; float64 passes never use them."""
+    from kws.selection import Budget, select_splits
+
+    spec = ArchSpec(conv1_width=24, widths=(32, 32), strides=((2, 2), (1, 1)), input_shape=(49, 10), activation="relu")
+    torch.manual_seed(8)
+    model = DSCNN(spec).eval()
+    gen = torch.Generator().manual_seed(9)
+    batches = [(torch.randn(16, 49, 10, generator=gen), torch.randint(0, 12, (16,), generator=gen)) for _ in "ab"]
+    eigs = {
+        mm: split_lanczos.lanczos_eigs(model, batches, iters=40, matmul_dtype=mm)
+        for mm in (torch.float32, torch.bfloat16)
+    }
+    chosen = []
+    for e in eigs.values():
+        sel = select_splits(model.spec, e, Budget(), eps=1e-2, growth_cap=0.5)
+        chosen.append({(c.layer, c.unit) for c in sel.chosen})
+    for name, (lam, _) in eigs[torch.float32].items():
+        spread = (lam.max() - lam.min()).item()
+        assert (eigs[torch.bfloat16][name][0] - lam).abs().max().item() < 1e-2 * spread, name
+    assert len(chosen[0] & chosen[1]) >= 0.9 * len(chosen[0])
+    assert split_lanczos.fast_matmul_dtype(torch.device("cuda")) == torch.float32
