@@ -13,7 +13,8 @@ clips, 1 in 4 rows uniformly) 92% in 1.8-2.4 epochs. ds-cnn-l (float32 reference
 (1,536 clips drawn by importance, every position, 6 matrix-free Lanczos steps) 94% in 2.6 epochs.
 
 Run: .venv/bin/python bench/splitting_cost.py --arch ds-cnn-s --overlap-seeds 5 --presets 1024:4 768:8:importance
-     .venv/bin/python bench/splitting_cost.py --arch ds-cnn-l --ref-dtype float32 --presets 768:8 i1536:lanczos6
+     .venv/bin/python bench/splitting_cost.py --arch ds-cnn-l --ref-dtype float32 --presets 768:8:importance \
+     i1536:lanczos6
 """
 
 from __future__ import annotations
