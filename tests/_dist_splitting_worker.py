@@ -2,7 +2,8 @@
 
 Launched by `torch.distributed.run --nproc-per-node 2 tests/_dist_splitting_worker.py OUT_DIR` (gloo, CPU). Every
 rank builds the same seeded tiny float64 DS-CNN, takes batches[rank::world] of test_splitting._dist_batches(), and
-saves its all-reduced matrices, eigenvalues and split plan to OUT_DIR/rank{rank}.pt.
+saves its all-reduced matrices, eigenvalues and split plan, and the matrix-free Lanczos eigenpairs (all-reduced
+products), to OUT_DIR/rank{rank}.pt.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import torch.distributed as dist
 sys.path.insert(0, str(Path(__file__).parent))
 from test_splitting import _dist_batches, _dist_plan, _tiny_model  # noqa: E402
 
-from kws import splitting  # noqa: E402
+from kws import split_lanczos, splitting  # noqa: E402
 
 
 def main(out: str) -> None:
@@ -24,8 +25,10 @@ def main(out: str) -> None:
     rank, world = dist.get_rank(), dist.get_world_size()
     mats = splitting.splitting_matrices(_tiny_model(), _dist_batches()[rank::world])
     eigs = splitting.min_eigen(mats)
+    lz = split_lanczos.lanczos_eigs(_tiny_model(), _dist_batches()[rank::world], iters=100)  # products all-reduced
     torch.save(
-        dict(mats=mats, lam={k: lam for k, (lam, _v) in eigs.items()}, plan=_dist_plan(eigs)), f"{out}/rank{rank}.pt"
+        dict(mats=mats, lam={k: lam for k, (lam, _v) in eigs.items()}, plan=_dist_plan(eigs), lanczos=lz),
+        f"{out}/rank{rank}.pt",
     )
     dist.destroy_process_group()
 

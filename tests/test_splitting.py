@@ -11,7 +11,8 @@
    count of deployed weights with BN folded, and kws.cost).
 6. Under torchrun with 2 gloo CPU processes, each rank on its own (unequal) share of the batches, the all-reduced
    matrices are identical on both ranks and equal the one-process matrices over all batches (the mean over all
-   clips, not a mean of per-rank means), and min_eigen + select_splits give the same plan everywhere.
+   clips, not a mean of per-rank means), and min_eigen + select_splits give the same plan everywhere; the
+   matrix-free Lanczos pass (kws.split_lanczos) gives the same eigenpairs on both ranks, eigh's over all clips.
 
 Run: .venv/bin/pytest tests/test_splitting.py -q   (about 15 s on 2 cores; the torchrun test is ~5 s)
 """
@@ -289,6 +290,11 @@ def test_torchrun_two_ranks_all_reduce_equals_one_process_over_all_batches(tmp_p
         assert (wrong - s).abs().max() > 1e-3 * scale, name  # the test can tell the two normalisations apart
     for name, lam in r0["lam"].items():
         assert torch.equal(lam, r1["lam"][name]), name
+    # The matrix-free pass all-reduces each product: identical on both ranks, and eigh's lambda_min over all clips.
+    ref_eigs = splitting.min_eigen(ref)
+    for name, (lam, v) in r0["lanczos"].items():
+        assert torch.equal(lam, r1["lanczos"][name][0]) and torch.equal(v, r1["lanczos"][name][1]), name
+        assert torch.allclose(lam, ref_eigs[name][0], rtol=0, atol=1e-10 * ref[name].abs().max()), name
     # The same plan on both ranks (bitwise), and the one-process plan (directions up to the eigenvector's sign).
     plan0, plan1 = r0["plan"], r1["plan"]
     ref_plan = _dist_plan(splitting.min_eigen(ref))
