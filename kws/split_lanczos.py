@@ -182,7 +182,7 @@ def lanczos_eigs(
     start: {layer: (C, D)} starting vectors (a guess of v_min per unit); random when not given.
     matmul_dtype: dtype of the two big products ("auto": fast_matmul_dtype; None: the maps' dtype).
     """
-    from kws.splitting import MODES, _capture, _units, clip_loss
+    from kws.splitting import MODES, _units, captured_batches
 
     if mode not in MODES:
         raise KwsError(f"splitting: mode {mode!r} is not one of {MODES}")
@@ -194,49 +194,28 @@ def lanczos_eigs(
     mm = dt if dt == torch.float64 else mm  # a float64 pass is a reference: no reduced precision in it
     units = _units(model)
     ops: dict[str, list[dict]] = {u.name: [] for u in units}
-    was_training = model.training
-    model.eval()
-    store, handles = _capture(model, units, need_dw=mode == "exact")
     count = 0
-    try:
-        it = batches
-        if progress:
-            from tqdm import tqdm
+    for store, grads, n in captured_batches(model, units, batches, mode == "exact", progress, "splitting pass"):
+        for u in units:
+            op = _layer_operator(u, store, grads, mode, model.spec.activation, surrogate_beta, dt)
+            op["x"] = op["x"].to(mm)
+            ops[u.name].append(op)
+        count += n
+    total = float(_allreduce(torch.tensor(float(count), dtype=torch.float64, device=param.device)).item())
+    if total == 0:
+        raise KwsError("splitting: no clips in the batches given to the splitting pass")
+    gen = torch.Generator().manual_seed(seed)
+    out = {}
+    with torch.no_grad():
+        for u in units:
+            d = ops[u.name][0]["x"].shape[1]
 
-            it = tqdm(batches, desc="splitting pass", unit="batch", leave=False)
-        for features, labels, *weight in it:
-            features, labels = features.to(device=param.device, dtype=param.dtype), labels.to(param.device)
-            store.clear()
-            with torch.enable_grad():
-                loss, n = clip_loss(model, features, labels, weight)
-            keys = [k for k in store if k.endswith(".h") or k.endswith(".u")]
-            grads = dict(zip(keys, torch.autograd.grad(loss, [store[k] for k in keys]), strict=True))
-            with torch.no_grad():
-                for u in units:
-                    op = _layer_operator(u, store, grads, mode, model.spec.activation, surrogate_beta, dt)
-                    op["x"] = op["x"].to(mm)
-                    ops[u.name].append(op)
-            count += n
-        total = float(_allreduce(torch.tensor(float(count), dtype=torch.float64, device=param.device)).item())
-        if total == 0:
-            raise KwsError("splitting: no clips in the batches given to the splitting pass")
-        gen = torch.Generator().manual_seed(seed)
-        out = {}
-        with torch.no_grad():
-            for u in units:
-                d = ops[u.name][0]["x"].shape[1]
+            def matvec(v, u=u):
+                return (_allreduce(_apply(u, ops[u.name], v)).to(torch.float64) / total).cpu()
 
-                def matvec(v, u=u):
-                    return (_allreduce(_apply(u, ops[u.name], v)).to(torch.float64) / total).cpu()
-
-                guess = None if start is None else start.get(u.name)
-                out[u.name] = lanczos_min(matvec, u.conv.out_channels, d, iters, gen, guess)
-                ops[u.name] = []  # free this layer's maps before the next
-    finally:
-        for h in handles:
-            h.remove()
-        store.clear()
-        model.train(was_training)
+            guess = None if start is None else start.get(u.name)
+            out[u.name] = lanczos_min(matvec, u.conv.out_channels, d, iters, gen, guess)
+            ops[u.name] = []  # free this layer's maps before the next
     return out
 
 

@@ -280,6 +280,38 @@ def _accumulate_unit(u: _Unit, store: dict, grads: dict, acc: dict, cfg: dict, g
         acc[u.name][lo:hi] += _dw_gram(r["a"][:, lo:hi], r["xu"], r["w_dw"][:, lo:hi])
 
 
+def captured_batches(model: DSCNN, units: list, batches, need_dw: bool, progress: bool = False, desc: str = ""):
+    """Yield (captured maps, their gradients dL/dh and dL/du, clip count) batch by batch, under no_grad.
+
+    One eval-mode forward + backward per batch of (features, labels[, 1/pi, count share]) with the capture hooks
+    on; the hooks come off and the model's train/eval mode comes back when the iteration ends.
+    """
+    param = next(model.parameters())
+    was_training = model.training
+    model.eval()
+    store, handles = _capture(model, units, need_dw=need_dw)
+    try:
+        it = batches
+        if progress:
+            from tqdm import tqdm
+
+            it = tqdm(batches, desc=desc, unit="batch", leave=False)
+        for features, labels, *extra in it:
+            features, labels = features.to(device=param.device, dtype=param.dtype), labels.to(param.device)
+            store.clear()
+            with torch.enable_grad():  # callers may hold torch.no_grad(); the pass needs dL/dh
+                loss, n = clip_loss(model, features, labels, extra)
+            keys = [k for k in store if k.endswith(".h") or k.endswith(".u")]
+            grads = dict(zip(keys, torch.autograd.grad(loss, [store[k] for k in keys]), strict=True))
+            with torch.no_grad():
+                yield store, grads, n
+    finally:
+        for h in handles:
+            h.remove()
+        store.clear()
+        model.train(was_training)
+
+
 def splitting_matrices(
     model: DSCNN,
     batches,
@@ -322,32 +354,11 @@ def splitting_matrices(
         mode=mode,
     )
     gen = torch.Generator().manual_seed(seed)
-    was_training = model.training
-    model.eval()
-    store, handles = _capture(model, units, need_dw=mode == "exact")
     count = 0
-    try:
-        it = batches
-        if progress:
-            from tqdm import tqdm
-
-            it = tqdm(batches, desc="splitting matrices", unit="batch", leave=False)
-        for features, labels, *weight in it:
-            features, labels = features.to(device=param.device, dtype=param.dtype), labels.to(param.device)
-            store.clear()
-            with torch.enable_grad():  # callers may hold torch.no_grad(); the pass needs dL/dh
-                loss, n = clip_loss(model, features, labels, weight)
-            keys = [k for k in store if k.endswith(".h") or k.endswith(".u")]
-            grads = dict(zip(keys, torch.autograd.grad(loss, [store[k] for k in keys]), strict=True))
-            with torch.no_grad():
-                for u in units:
-                    _accumulate_unit(u, store, grads, acc, cfg, gen)
-            count += n
-    finally:
-        for h in handles:
-            h.remove()
-        store.clear()
-        model.train(was_training)
+    for store, grads, n in captured_batches(model, units, batches, mode == "exact", progress, "splitting matrices"):
+        for u in units:
+            _accumulate_unit(u, store, grads, acc, cfg, gen)
+        count += n
     return _finish(acc, count)
 
 

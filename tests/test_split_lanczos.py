@@ -18,27 +18,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from test_splitting import _tiny_model  # the float64 tiny net of the splitting tests (BNs far from identity)
 
 from kws import split_lanczos, splitting
 from kws.errors import KwsError
 from kws.models import DSCNN, ArchSpec
-
-TINY = ArchSpec(
-    conv1_width=4, widths=(3, 3), strides=((1, 1), (2, 2)), conv1_kernel=(3, 3), input_shape=(12, 6), activation="silu"
-)
-
-
-def _tiny(activation: str) -> DSCNN:
-    torch.manual_seed(0)
-    model = DSCNN(replace(TINY, activation=activation)).double()
-    with torch.no_grad():
-        for mod in model.modules():
-            if isinstance(mod, torch.nn.BatchNorm2d):
-                mod.running_mean.uniform_(-0.5, 0.5)
-                mod.running_var.uniform_(0.5, 2.0)
-                mod.weight.uniform_(0.5, 1.5)
-                mod.bias.uniform_(-0.5, 0.5)
-    return model.eval()
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +60,7 @@ def _products(model: DSCNN, batches, mode: str, v: dict) -> dict:
 @pytest.mark.parametrize("activation", ["silu", "relu"])
 @pytest.mark.parametrize("mode", ["exact", "own"])
 def test_matrix_free_product_equals_formed_matrices(batches, activation, mode):
-    model = _tiny(activation)
+    model = _tiny_model(activation)
     mats = splitting.splitting_matrices(model, batches, mode=mode)
     gen = torch.Generator().manual_seed(2)
     v = {k: torch.randn(s.shape[0], s.shape[1], generator=gen, dtype=torch.float64) for k, s in mats.items()}
@@ -90,7 +74,7 @@ def test_matrix_free_product_equals_formed_matrices(batches, activation, mode):
 
 
 def test_full_krylov_space_gives_the_eigh_eigenpairs(batches):
-    model = _tiny("silu")
+    model = _tiny_model("silu")
     mats = splitting.splitting_matrices(model, batches, mode="exact")
     eigs = split_lanczos.lanczos_eigs(model, batches, mode="exact", iters=100)
     for name, s in mats.items():
