@@ -92,11 +92,12 @@ class SplitPassConfig:
         )
 
 
-# What `kws grow` uses. bench/splitting_cost.py on ds-cnn-s (2 cores): 768 clips, about 1 in 8 rows by importance
-# picks on average 92% (5 sampling seeds, min 89%) of the units the exact float64 pass over every position of all
-# 3,220 train clips picks, in 0.65-0.84 plain training epochs; the former preset (1,024 clips, 1 in 4 rows
-# uniformly) picked 92% in 1.8-2.4 epochs. On ds-cnn-l it picks only 77% in 3.0 epochs (bench/README.md): WIDE below.
-FAST = SplitPassConfig(clips=768, batch_size=128, position_stride=8, sampling="importance", dtype="float32")
+# What `kws grow` uses while the network is narrow. bench/splitting_cost.py on ds-cnn-s (2 quiet threads, 5 sampling
+# seeds, 3 repeats; bench/README.md): 640 clips, about 1 in 8 rows by importance, pick on average 90.9% (min 87.3%) of
+# the units the all-rows pass over every position of all 3,220 train clips picks, in 0.81-0.89 training epochs.
+# 768 clips (this preset until the latest measurement) picked 92.8% but took 0.97-1.09 epochs in the same session
+# (0.65-0.84 in an earlier one), over the 1-epoch goal. On ds-cnn-l FAST picks only 77% in 3.0 epochs: WIDE below.
+FAST = SplitPassConfig(clips=640, batch_size=128, position_stride=8, sampling="importance", dtype="float32")
 # What `kws grow` uses for wide networks (widest unit fan-in >= WIDE_MIN_FAN_IN): the matrix-free Lanczos pass over
 # every position of 1,536 clips drawn by importance, 6 steps. bench/splitting_cost.py on ds-cnn-l (2 cores, quiet):
 # it picks 93.9% (3 seeds, min 93.0%) of the units the all-rows pass over all 3,220 clips picks, in 2.55-2.72
