@@ -23,8 +23,10 @@ Module map (one noun per module) and the dependency rule: imports point DOWN thi
     train        train_one_epoch / fit, the `kws train` job, DistributedDataParallel
     split_apply  split(): apply a splitting plan, widening a DS-CNN (splitting re-exports it)
     split_rows   which (clip, position) rows the splitting pass keeps (uniform or by importance), and their gathers
-    splitting    the exact splitting matrices S = S_own + S_dw, eigen-decomposition, pass presets FAST / WIDE and
-                 their clips (stratified or importance-drawn) (re-exports split())
+    split_presets  pass presets (SplitPassConfig, FAST, WIDE, EXACT, resolve_preset) and the pass's clips
+                 (pass_batches: stratified or importance-drawn)
+    splitting    the exact splitting matrices S = S_own + S_dw, eigen-decomposition, pass_eigs (re-exports split()
+                 and the presets)
     split_lanczos  lambda_min / v_min without forming S: batched Lanczos on matrix-free S v products; the one
                  upward import: splitting.pass_eigs calls it lazily, inside the function, for the WIDE preset
     selection    budget-aware greedy choice of units to split

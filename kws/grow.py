@@ -56,8 +56,7 @@ class GrowConfig:
     cost_metric: str = "params"  # params | macs | both
     selector: str = "exact"  # exact (S_own + S_dw) | own (public code's S_own) | random (ablation)
     surrogate_beta: float = splitting.FAST.surrogate_beta  # softplus surrogate for ReLU's a''
-    # The splitting pass: each round takes splitting.preset_for(network) (FAST while narrow, WIDE once wide) unless
-    # split_solver names one; the fields below override that preset's when set (None: the preset's own).
+    # Each round's pass: splitting.resolve_preset (FAST while narrow, WIDE once wide); set fields override it.
     split_solver: str = "auto"  # auto | dense (form S, eigh; FAST) | lanczos (matrix-free, every position; WIDE)
     split_clips: int | None = None  # clips of the splitting pass
     position_stride: int | None = None  # keep ~1 in N (clip, position) rows (unbiased); dense solver only
@@ -167,23 +166,21 @@ def _round_record(index: int, model: models.DSCNN, num_classes: int, val_acc: fl
 def split_pass_config(
     cfg: GrowConfig, spec: models.ArchSpec, generator: torch.Generator | None = None
 ) -> splitting.SplitPassConfig:
-    """This round's splitting-pass preset: FAST or WIDE (by cfg.split_solver, or by the network's width when
-    "auto"), with the recipe's overrides and selector; its seed is drawn from the round's generator."""
-    if cfg.split_solver not in ("auto", *splitting.SOLVERS):
-        raise KwsError(f"--split-solver {cfg.split_solver!r}: use auto, dense or lanczos")
-    base = {"auto": splitting.preset_for(spec), "dense": splitting.FAST, "lanczos": splitting.WIDE}[cfg.split_solver]
-    over = dict(
+    """This round's splitting-pass preset (splitting.resolve_preset: FAST or WIDE by cfg.split_solver and the
+    network's width) with the recipe's overrides and selector; its seed is drawn from the round's generator."""
+    seed = 0 if generator is None else int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
+    return splitting.resolve_preset(
+        cfg.split_solver,
+        spec,
         clips=cfg.split_clips,
         position_stride=cfg.position_stride,
         sampling=cfg.split_sampling,
         clip_sampling=cfg.split_clip_sampling,
         lanczos_iters=cfg.lanczos_iters,
+        mode=cfg.selector,
+        surrogate_beta=cfg.surrogate_beta,
+        seed=seed,
     )
-    seed = 0 if generator is None else int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
-    if base.solver == "lanczos":  # row sampling is the dense solver's; the lanczos pass reads every position
-        over.update(position_stride=None, sampling=None)
-    over = {k: v for k, v in over.items() if v is not None}
-    return replace(base, mode=cfg.selector, surrogate_beta=cfg.surrogate_beta, seed=seed, **over)
 
 
 def _select(cfg: GrowConfig, model: models.DSCNN, train_xy: tuple, num_classes: int, generator: torch.Generator):
@@ -231,11 +228,9 @@ def grow(
     for flag, value in (("--split-stride", cfg.position_stride), ("--split-clips", cfg.split_clips)):
         if value is not None and value < 1:
             raise KwsError(f"{flag} ({value}) must be >= 1")
-    if cfg.split_solver == "lanczos" and cfg.position_stride not in (None, 1):
-        raise KwsError("--split-solver lanczos uses every position: drop --split-stride or pass --split-stride 1")
-    if cfg.selector != "random":  # any other bad pass setting: its one-line error now, not after the seed stage
-        for spec_ in (seed_spec(cfg), models.resolve_arch("ds-cnn-l")):
-            split_pass_config(cfg, spec_)
+    if cfg.selector != "random":  # a bad pass setting fails now, not after the seed stage: check both presets
+        for solver in ("dense", "lanczos") if cfg.split_solver == "auto" else (cfg.split_solver,):
+            split_pass_config(replace(cfg, split_solver=solver), seed_spec(cfg))
     if out.exists() and any(out.iterdir()) and not resume:
         raise KwsError(f"--out {out} already holds a run; pass --resume to continue it or choose another folder")
     task, frontend = task or data.TaskConfig(), frontend or FrontendConfig()
