@@ -58,27 +58,26 @@ def training_macs(rounds: list[dict], final_epochs: int, n_train: int, split: di
     if split:
         for i_round, r in enumerate(rounds[:-1]):  # the pass that ended each round was computed on that round's network
             spec = models.ArchSpec.from_dict(r["arch"])
-            split = rounds[i_round + 1].get("split_pass") or split  # runs since kws grow records each round's pass
-            if split.get("clips") is None:
-                split = dict(split, clips=n_train)
-            total += 3 * r["macs"] * split["clips"]
-            if split.get("clip_sampling") == "importance":  # the forward over every clip that draws them
+            sp = rounds[i_round + 1].get("split_pass") or split  # runs since kws grow records each round's pass
+            sp = dict(sp, clips=sp.get("clips") or n_train)
+            total += 3 * r["macs"] * sp["clips"]
+            if sp.get("clip_sampling") == "importance":  # the forward over every clip that draws them
                 total += r["macs"] * n_train
             # Since the sampled pass: S_own and S_dw each C*R*D^2 (two batched Gram products). Runs made before it
             # (no "sampling" in their config) used every position (the stride was not passed on) and a packed,
             # symmetric S_own: C*R*D^2/2.
-            legacy = "sampling" not in split
-            per_row = (1.5 if legacy else 2.0) if split.get("mode", "exact") == "exact" else (0.5 if legacy else 1.0)
-            stride = 1 if legacy else split["position_stride"]
+            legacy = "sampling" not in sp
+            per_row = (1.5 if legacy else 2.0) if sp.get("mode", "exact") == "exact" else (0.5 if legacy else 1.0)
+            stride = 1 if legacy else sp["position_stride"]
             geo = spec.geometry()
             for i, g in enumerate(geo):
                 if g["kind"] in ("conv", "pointwise"):
-                    rows = split["clips"] * g["out"][0] * g["out"][1] / stride
+                    rows = sp["clips"] * g["out"][0] * g["out"][1] / stride
                     d = g["inp"][2] * g["kernel"][0] * g["kernel"][1]
-                    if split.get("solver") == "lanczos":  # k products of 2 R C D, plus dw and dw^T of 9 taps each
-                        k = min(split["lanczos_iters"], d)
+                    if sp.get("solver") == "lanczos":  # k products of 2 R C D, plus dw and dw^T of 9 taps each
+                        k = min(sp["lanczos_iters"], d)
                         has_dw = any(h["kind"] not in ("conv", "pointwise") for h in geo[i + 1 :])
-                        taps = 18 if split.get("mode", "exact") == "exact" and has_dw else 0
+                        taps = 18 if sp.get("mode", "exact") == "exact" and has_dw else 0
                         total += int(k * rows * g["out"][2] * (2 * d + taps))
                     else:
                         total += int(per_row * rows * g["out"][2] * d * d)
