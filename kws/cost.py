@@ -6,8 +6,11 @@ Conventions (those of the TFLite graphs Hello Edge reports, FIELD_FACTS.md):
 - Deployed parameters: BN folded into the preceding bias-free convolution, so one bias per channel.
 - Trainable parameters: conv weights + BN gamma and beta (2 per channel) + the classifier's weight and bias;
   equals sum(p.numel()) of the torch module.
-- Peak activation bytes: the largest (input + output) int8 tensor pair over the layers, the lower bound of a
-  TFLite Micro arena head with non-overlapping input and output.
+- Peak activation bytes: the largest set of int8 tensors live at once, over the ops of the int8 graph, the lower
+  bound of a TFLite Micro arena head with non-overlapping input and output. ReLU is fused into its convolution, so
+  a layer holds input + output. SiLU converts to LOGISTIC + MUL: during the MUL the pre-activation, its sigmoid and
+  the product are all live, 3 x output (measured against the TFLM head in tests/test_cost.py: equal up to the 16 B
+  alignment of each tensor).
 """
 
 from __future__ import annotations
@@ -26,11 +29,12 @@ class LayerCost:
     macs: int
     params_deployed: int
     params_trainable: int
+    live_outputs: int = 1  # output-sized tensors live at once in the layer's activation ops (SiLU: 3)
 
     @property
     def activation_bytes(self) -> int:
-        """int8 bytes of this layer's input plus output tensors."""
-        return _numel(self.inp) + _numel(self.out)
+        """int8 bytes live at this layer's peak: input plus output, or the activation's output-sized tensors."""
+        return max(_numel(self.inp) + _numel(self.out), self.live_outputs * _numel(self.out))
 
     def to_dict(self) -> dict:
         return dict(
@@ -85,6 +89,11 @@ class Cost:
         )
 
 
+# Output-sized int8 tensors live at once in each activation's ops: ReLU fuses into the convolution; SiLU is
+# LOGISTIC(x) then MUL(x, sigmoid), so x, sigmoid(x) and the product coexist.
+LIVE_OUTPUTS = {"relu": 1, "silu": 3}
+
+
 def _numel(shape: tuple[int, ...]) -> int:
     n = 1
     for s in shape:
@@ -95,6 +104,7 @@ def _numel(shape: tuple[int, ...]) -> int:
 def cost(arch: str | dict | ArchSpec, num_classes: int = 12) -> Cost:
     """Parameters, MACs and activation bytes of `arch` with a `num_classes`-way classifier."""
     spec = resolve_arch(arch)
+    live = LIVE_OUTPUTS[spec.activation]
     layers = []
     for g in spec.geometry():
         (oh, ow, oc), ic = g["out"], g["inp"][2]
@@ -112,6 +122,7 @@ def cost(arch: str | dict | ArchSpec, num_classes: int = 12) -> Cost:
                 macs=macs,
                 params_deployed=weights + oc,
                 params_trainable=weights + 2 * oc,
+                live_outputs=live,
             )
         )
     c = spec.unit_widths[-1]

@@ -2,7 +2,8 @@
 
 Covers: measure_arena() (parsed from the RecordingMicroAllocator's printout) equals the smallest arena_size with
 which the real interpreter allocates and invokes, found by bisection in a separate child process written here;
-the head equals the analytic int8 (input + output) peak of kws.cost, each tensor rounded to 16 B; the figures are
+the head equals the analytic int8 peak of kws.cost, each tensor rounded to 16 B: the (input + output) pair with
+ReLU, and with SiLU also 3 outputs (LOGISTIC + MUL keep x, sigmoid(x) and the product live), on uneven widths; the figures are
 near FIELD_FACTS' x86-64 measurements (S 24,624 B; M 70,592 B; L 115,744 B); an invalid
 model fails as a one-line KwsError.
 Run: .venv/bin/pytest tests/test_export_tflm.py -q   (~20 s; -m slow adds ds-cnn-m and ds-cnn-l, ~1 min)
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -21,7 +23,7 @@ from kws.cost import cost
 from kws.errors import KwsError
 from kws.export import convert
 from kws.export.tflm import measure_arena, run_tflm
-from kws.models import create
+from kws.models import create, resolve_arch
 
 # Child: for each candidate arena size, try to build + invoke; bisect to the smallest size that works, over
 # multiples of 16 B: a device arena is an alignas(16) array of 16-B multiple size, and TFLM aligns its tail's start
@@ -51,9 +53,9 @@ print(16 * hi)
 FIELD_FACTS_ARENA = {"ds-cnn-s": 24_624, "ds-cnn-m": 70_592, "ds-cnn-l": 115_744}
 
 
-def _int8(arch: str) -> bytes:
+def _int8(arch, activation: str | None = None) -> bytes:
     torch.manual_seed(0)
-    model = create(arch).eval()
+    model = create(arch, activation=activation).eval()
     calibration = np.random.default_rng(0).normal(scale=4.0, size=(8, 49, 10)).astype(np.float32)
     return convert.to_tflite_int8(model, calibration)
 
@@ -89,6 +91,21 @@ def test_arena_of_ds_cnn_s_equals_bisection(tmp_path):
 @pytest.mark.parametrize("arch", ["ds-cnn-m", "ds-cnn-l"])
 def test_arena_of_larger_presets_equals_bisection(arch, tmp_path):
     _check(arch, tmp_path)
+
+
+@pytest.mark.parametrize("activation", ["relu", "silu"])
+def test_head_of_uneven_widths_equals_cost_peak(activation):
+    # Uneven widths (block 2 expands 12 -> 40 channels). SiLU's peak is 3 x an output: the pre-activation, its sigmoid
+    # and their product are live during the MUL; the (input, output) pair alone is the ReLU count.
+    spec = replace(resolve_arch("seed"), conv1_width=24, widths=(12, 40, 8, 20), activation=activation)
+    head = measure_arena(_int8(spec)).head_bytes
+    layers = cost(spec).per_layer
+    pair = max(_r16(np.prod(x.inp)) + _r16(np.prod(x.out)) for x in layers)
+    triple = max(3 * _r16(np.prod(x.out)) for x in layers if x.kind != "fc")
+    assert head == (pair if activation == "relu" else max(pair, triple))
+    assert 0 <= head - cost(spec).peak_activation_bytes < 3 * 16
+    if activation == "silu":
+        assert triple > pair  # the SiLU peak is one a ReLU count would miss
 
 
 def test_tflm_outputs_and_bad_model():
