@@ -9,8 +9,8 @@ Conventions (those of the TFLite graphs Hello Edge reports, FIELD_FACTS.md):
 - Peak activation bytes: the largest set of int8 tensors live at once, over the ops of the int8 graph, the lower
   bound of a TFLite Micro arena head with non-overlapping input and output. ReLU is fused into its convolution, so
   a layer holds input + output. SiLU converts to LOGISTIC + MUL: during the MUL the pre-activation, its sigmoid and
-  the product are all live, 3 x output (measured against the TFLM head in tests/test_cost.py: equal up to the 16 B
-  alignment of each tensor).
+  the product are all live, 3 x output; hard swish is one HARD_SWISH op, 2 x output. Checked against the TFLM head
+  in tests/test_export_tflm.py: equal up to the 16 B alignment of each tensor.
 """
 
 from __future__ import annotations
@@ -90,8 +90,8 @@ class Cost:
 
 
 # Output-sized int8 tensors live at once in each activation's ops: ReLU fuses into the convolution; SiLU is
-# LOGISTIC(x) then MUL(x, sigmoid), so x, sigmoid(x) and the product coexist.
-LIVE_OUTPUTS = {"relu": 1, "silu": 3}
+# LOGISTIC(x) then MUL(x, sigmoid), so x, sigmoid(x) and the product coexist; HARD_SWISH(x) holds x and its output.
+LIVE_OUTPUTS = {"relu": 1, "silu": 3, "hardswish": 2}
 
 
 def _numel(shape: tuple[int, ...]) -> int:

@@ -48,6 +48,7 @@ TFLM_OP_METHODS = {
     "DEQUANTIZE": "AddDequantize",
     "LOGISTIC": "AddLogistic",
     "MUL": "AddMul",
+    "HARD_SWISH": "AddHardSwish",
     "ADD": "AddAdd",
 }
 DEFAULT_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "FULLY_CONNECTED", "RESHAPE", "SOFTMAX")

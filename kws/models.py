@@ -21,7 +21,7 @@ from torch import nn
 
 from kws.errors import KwsError
 
-ACTIVATIONS = ("relu", "silu")
+ACTIVATIONS = ("relu", "silu", "hardswish")
 
 
 def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int, int]:
@@ -207,7 +207,7 @@ def resolve_arch(name_or_spec: str | dict | ArchSpec) -> ArchSpec:
 
 
 def _activation(name: str) -> nn.Module:
-    return nn.ReLU() if name == "relu" else nn.SiLU()
+    return {"relu": nn.ReLU, "silu": nn.SiLU, "hardswish": nn.Hardswish}[name]()
 
 
 class DSBlock(nn.Module):

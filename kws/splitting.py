@@ -68,6 +68,9 @@ _CHUNK_ELEMS = 1 << 24
 def activation_derivatives(name: str, z: torch.Tensor, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
     """(a'(z), a''(z)). SiLU is exact; ReLU's a'' is softplus(beta)'s, beta*s*(1-s) with s = sigmoid(beta*z).
 
+    Hard swish is exact almost everywhere: a'' = 1/3 on (-3, 3), 0 outside. Its a' also jumps by -1/2 at z = +-3
+    (a delta in a'' that autograd and this rule both leave out); BN-normalised pre-activations rarely reach +-3.
+
     The surrogate integrates to 1: a smoothed delta at the kink, of width ~1/beta in BN-normalised units (the
     authors' MobileNet code uses beta = 3).
     """
@@ -79,7 +82,10 @@ def activation_derivatives(name: str, z: torch.Tensor, beta: float) -> tuple[tor
     if name == "relu":
         s = torch.sigmoid(beta * z)
         return (z > 0).to(z.dtype), beta * s * (1 - s)
-    raise KwsError(f"splitting: activation {name!r} has no derivative rule; use relu or silu")
+    if name == "hardswish":  # z (z + 3) / 6 on (-3, 3): a'' = 1/3 there, 0 outside (autograd's a'' too)
+        inside = ((z > -3) & (z < 3)).to(z.dtype)
+        return inside * (2 * z + 3) / 6 + (z >= 3).to(z.dtype), inside / 3
+    raise KwsError(f"splitting: activation {name!r} has no derivative rule; use relu, silu or hardswish")
 
 
 def bn_scale(bn: nn.BatchNorm2d) -> torch.Tensor:

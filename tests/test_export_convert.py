@@ -122,6 +122,14 @@ def test_silu_converts_to_logistic_and_mul():
     assert ops.count("LOGISTIC") == ops.count("MUL") == 1 + 2 * model.spec.num_blocks
 
 
+def test_hardswish_converts_to_one_op_per_activation():
+    model = _model("seed", activation="hardswish")
+    ops = convert.graph_ops(convert.to_tflite_int8(model, _features(8)))
+    assert ops.count("HARD_SWISH") == 1 + 2 * model.spec.num_blocks
+    assert "LOGISTIC" not in ops and "MUL" not in ops
+    convert.check_ops(convert.to_tflite_int8(model, _features(8)))
+
+
 def test_bad_calibration_is_one_line_error():
     from kws.errors import KwsError
 

@@ -41,7 +41,8 @@ NONUNIFORM = ArchSpec(conv1_width=12, widths=(20, 7, 33), strides=((2, 2), (1, 1
 
 
 @pytest.mark.parametrize(
-    "arch,activation", [("ds-cnn-s", "relu"), ("ds-cnn-s", "silu"), ("seed-l", "relu"), (NONUNIFORM, "relu")]
+    "arch,activation",
+    [("ds-cnn-s", "relu"), ("ds-cnn-s", "silu"), ("ds-cnn-s", "hardswish"), ("seed-l", "relu"), (NONUNIFORM, "relu")],
 )
 def test_keras_rebuild_equals_torch(arch, activation):
     torch.manual_seed(1)

@@ -3,9 +3,9 @@
 Covers: measure_arena() (parsed from the RecordingMicroAllocator's printout) equals the smallest arena_size with
 which the real interpreter allocates and invokes, found by bisection in a separate child process written here;
 the head equals the analytic int8 peak of kws.cost, each tensor rounded to 16 B: the (input + output) pair with
-ReLU, and with SiLU also 3 outputs (LOGISTIC + MUL keep x, sigmoid(x) and the product live), on uneven widths; the figures are
-near FIELD_FACTS' x86-64 measurements (S 24,624 B; M 70,592 B; L 115,744 B); an invalid
-model fails as a one-line KwsError.
+ReLU, with SiLU also 3 outputs (LOGISTIC + MUL keep x, sigmoid(x) and the product live), with hard swish 2 (one
+HARD_SWISH op), on uneven widths; the figures are near FIELD_FACTS' x86-64 measurements (S 24,624 B; M 70,592 B;
+L 115,744 B); an invalid model fails as a one-line KwsError.
 Run: .venv/bin/pytest tests/test_export_tflm.py -q   (~20 s; -m slow adds ds-cnn-m and ds-cnn-l, ~1 min)
 """
 
@@ -93,7 +93,7 @@ def test_arena_of_larger_presets_equals_bisection(arch, tmp_path):
     _check(arch, tmp_path)
 
 
-@pytest.mark.parametrize("activation", ["relu", "silu"])
+@pytest.mark.parametrize("activation", ["relu", "silu", "hardswish"])
 def test_head_of_uneven_widths_equals_cost_peak(activation):
     # Uneven widths (block 2 expands 12 -> 40 channels). SiLU's peak is 3 x an output: the pre-activation, its sigmoid
     # and their product are live during the MUL; the (input, output) pair alone is the ReLU count.
@@ -101,11 +101,15 @@ def test_head_of_uneven_widths_equals_cost_peak(activation):
     head = measure_arena(_int8(spec)).head_bytes
     layers = cost(spec).per_layer
     pair = max(_r16(np.prod(x.inp)) + _r16(np.prod(x.out)) for x in layers)
-    triple = max(3 * _r16(np.prod(x.out)) for x in layers if x.kind != "fc")
-    assert head == (pair if activation == "relu" else max(pair, triple))
+    live = {"relu": 1, "silu": 3, "hardswish": 2}[activation]  # HARD_SWISH holds its input and output
+    triple = max(live * _r16(np.prod(x.out)) for x in layers if x.kind != "fc")
+    assert head == max(pair, triple)
     assert 0 <= head - cost(spec).peak_activation_bytes < 3 * 16
     if activation == "silu":
         assert triple > pair  # the SiLU peak is one a ReLU count would miss
+    # TFLM runs the HARD_SWISH kernel (PyPI tflite-micro registers all builtins) and gives logits
+    _, out = run_tflm(_int8(spec), np.zeros((1, 1, 49, 10, 1), np.int8))
+    assert out.shape == (1, 12)
 
 
 def test_tflm_outputs_and_bad_model():

@@ -86,8 +86,9 @@ def _brute_force_s(model: DSCNN, layer: str, unit: int, x: torch.Tensor, y: torc
     return h[:d, :d] + h[d:, d:] - h[:d, d:] - h[d:, :d]
 
 
-def test_s_matches_brute_force_hessian(batch):
-    model = _tiny_model()
+@pytest.mark.parametrize("activation", ["silu", "hardswish"])
+def test_s_matches_brute_force_hessian(batch, activation):
+    model = _tiny_model(activation)
     exact = splitting.splitting_matrices(model, [batch])
     own = splitting.splitting_matrices(model, [batch], mode="own")
     for layer in ("conv1", "blocks.0.pw", "blocks.1.pw"):

@@ -18,10 +18,14 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="run directory (rounds/, final/, growth_report.*)")
     p.add_argument("--budget-kparams", type=float, help="max deployed parameters (BN folded), thousands")
     p.add_argument("--budget-mmacs", type=float, help="max multiply-accumulates per inference, millions")
-    p.add_argument("--budget-ram-kb", type=float, help="max peak int8 activation RAM (input+output of a layer), KiB")
+    p.add_argument(
+        "--budget-ram-kb",
+        type=float,
+        help="max peak int8 activation RAM (the tensors live at once: a layer's input+output, SiLU 3 outputs), KiB",
+    )
     p.add_argument("--seed-arch", help="seed preset or spec JSON")
     p.add_argument("--seed-width", type=int, help="uniform seed width (0: preset's own)")
-    p.add_argument("--activation", choices=["relu", "silu"])
+    p.add_argument("--activation", choices=("relu", "silu", "hardswish"))
     p.add_argument("--seed-epochs", type=int)
     p.add_argument("--epochs-per-round", type=int)
     p.add_argument("--final-epochs", type=int)

@@ -35,7 +35,7 @@ def _register_train(sub) -> None:
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--warmup-epochs", type=int, default=0)
     p.add_argument("--label-smoothing", type=float, default=0.0)
-    p.add_argument("--activation", choices=("relu", "silu"), help="override the spec's activation")
+    p.add_argument("--activation", choices=("relu", "silu", "hardswish"), help="override the spec's activation")
     p.add_argument("--dropout", type=float, help="dropout before the classifier (overrides the spec)")
     p.add_argument("--no-augment", action="store_true", help="train on clean cached features (no noise/shift)")
     p.add_argument("--train-clips", type=int, help="train on a fixed class-balanced subset of N clips (smoke runs)")

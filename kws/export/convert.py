@@ -26,9 +26,9 @@ from kws.errors import KwsError
 from kws.export.keras_model import build_keras, torch_to_nhwc
 from kws.models import DSCNN
 
-# Ops a DS-CNN may leave in the graph; LOGISTIC and MUL come from SiLU = x * sigmoid(x).
+# Ops a DS-CNN may leave in the graph; LOGISTIC and MUL come from SiLU = x * sigmoid(x), HARD_SWISH from hardswish.
 ALLOWED_OPS = frozenset(
-    {"CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "FULLY_CONNECTED", "SOFTMAX", "LOGISTIC", "MUL"}
+    {"CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "FULLY_CONNECTED", "SOFTMAX", "LOGISTIC", "MUL", "HARD_SWISH"}
 )
 
 

@@ -31,6 +31,7 @@ TFLM_OP_FLASH_BYTES = {
     "SOFTMAX": 1144,
     "LOGISTIC": 800,
     "MUL": 800,
+    "HARD_SWISH": 1600,  # int8 requantizes twice per element; priced like the larger kernels
     "RESHAPE": 300,
 }
 FRONTEND_CODE_FLASH_BYTES = 6 * 1024  # FFT + mel + log + DCT + quantize loops, estimate for -Os Thumb-2

@@ -35,8 +35,10 @@ def fold_bn(weight: torch.Tensor, bn: nn.BatchNorm2d) -> tuple[np.ndarray, np.nd
 
 def _activation(keras, name: str):
     # SiLU as x * sigmoid(x): converts to LOGISTIC + MUL, both int8 builtins that TFLite Micro implements;
-    # keras' "swish" lowers to the same pair.
-    return keras.layers.ReLU() if name == "relu" else keras.layers.Activation("silu")
+    # keras' "swish" lowers to the same pair. Hard swish x * relu6(x + 3) / 6 converts to the one HARD_SWISH op.
+    if name == "relu":
+        return keras.layers.ReLU()
+    return keras.layers.Activation({"silu": "silu", "hardswish": "hard_swish"}[name])
 
 
 def _pad_layer(keras, padding: tuple[int, int, int, int]):
