@@ -147,3 +147,27 @@ def test_lanczos_solver_grows_within_budget_and_needs_every_position(mini_root, 
     assert rounds[1]["split_pass"]["solver"] == "lanczos" and rounds[1]["split_pass"]["clip_sampling"] == "importance"
     cfg = json.loads((tmp_path / "r" / "grow_config.json").read_text())
     assert cfg["split_solver"] == "lanczos" and cfg["lanczos_iters"] == 8
+
+
+@pytest.mark.parametrize("activation", ["silu", "hardswish"])
+def test_ram_budget_holds_in_the_tflm_arena_for_gated_activations(activation, mini_root, tmp_path):
+    """--budget-ram-kb with SiLU / hard swish: the real TFLM head of the grown int8 model stays within the budget.
+
+    Seed width 8 with this activation peaks at 3,000 B (SiLU: 3 x 1,000 B of conv1 output) or 2,000 B; a ReLU
+    count (input + output) would allow widths whose SiLU arena is half as large again.
+    """
+    import numpy as np
+
+    from kws.checkpoint import load_run
+    from kws.export import convert
+    from kws.export.tflm import measure_arena
+
+    ram = {"silu": 4500, "hardswish": 3000}[activation]
+    cfg = replace(TINY, activation=activation, budget_kparams=None, budget_ram_kb=ram / 1024, growth_per_round=2.0)
+    report = grow(mini_root, tmp_path / "r", cfg)
+    assert report["rounds"][-1]["params"] > report["rounds"][0]["params"]  # it grew
+    model = load_run(tmp_path / "r" / "final").model.eval()
+    assert model.spec.activation == activation
+    calibration = np.random.default_rng(0).normal(scale=4.0, size=(8, 49, 10)).astype(np.float32)
+    head = measure_arena(convert.to_tflite_int8(model, calibration)).head_bytes
+    assert report["peak_activation_bytes"] <= ram and head <= ram + 3 * 16  # 16 B alignment per live tensor
