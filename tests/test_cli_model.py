@@ -31,6 +31,15 @@ def test_cost_json(capsys):
     assert sum(layer["macs"] for layer in out["per_layer"]) == out["macs"]
 
 
+@pytest.mark.parametrize("activation,peak", [("silu", 24_000), ("hardswish", 16_000)])
+def test_cost_activation_changes_only_the_ram_peak(capsys, activation, peak):
+    # ds-cnn-s: every layer outputs 25x5x64 = 8,000 int8; the TFLM heads measured on the host are 24,000 B (SiLU:
+    # LOGISTIC + MUL keep three of them live) and 16,000 B (hard swish, as ReLU), README "Activations".
+    assert main(["cost", "--arch", "ds-cnn-s", "--activation", activation, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["params_deployed"], out["macs"], out["peak_activation_bytes"]) == (22_604, 2_656_768, peak)
+
+
 @pytest.mark.parametrize(
     "argv", [["cost", "--arch", "ds-cnn-xxl"], ["eval", "--model", "nowhere.tflite", "--test-set", "x"]]
 )

@@ -18,6 +18,9 @@ def _register_cost(sub) -> None:
     p = sub.add_parser("cost", help="parameters, MACs and peak activation bytes of an architecture")
     p.add_argument("--arch", required=True, help="preset (ds-cnn-s, ds-cnn-s*0.5, ds-cnn-s@100), spec JSON or file")
     p.add_argument("--classes", type=int, default=12, help="classifier outputs (default 12)")
+    p.add_argument(
+        "--activation", choices=("relu", "silu", "hardswish"), help="override the spec's (changes the RAM peak)"
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(handler=_cost)
 
@@ -66,12 +69,18 @@ def _register_predict(sub) -> None:
 
 
 def _cost(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from kws.cost import cost
     from kws.errors import KwsError
+    from kws.models import resolve_arch
 
     if args.classes < 1:
         raise KwsError("--classes must be >= 1")
-    c = cost(args.arch, num_classes=args.classes)
+    spec = resolve_arch(args.arch)
+    if args.activation:
+        spec = replace(spec, activation=args.activation)
+    c = cost(spec, num_classes=args.classes)
     if args.json:
         print(json.dumps(c.to_dict(), indent=2))
         return 0
