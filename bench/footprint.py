@@ -19,7 +19,11 @@ the host TFLM arena measured earlier, the paper's float and ML-zoo's int8 accura
 peer (reported, not measured here). Output: JSON on stdout and in --out/footprint.json, bars in
 --out/footprint.png, the export artifacts in --out/footprint/<name>/.
 
+With --activations relu silu hardswish each preset is also measured with SiLU (LOGISTIC + MUL) and hard swish
+(HARD_SWISH) in place of ReLU: same params and MACs, another arena (README, "Activations").
+
 Run: .venv/bin/python bench/footprint.py [--runs RUN_DIR ...] [--train-epochs 1] [--calib-clips 64]
+     [--activations relu silu hardswish]
 """
 
 from __future__ import annotations
@@ -97,10 +101,10 @@ def run_name(run_dir: Path, taken: set[str]) -> str:
     return name
 
 
-def train_preset(name: str, dataset: data.Dataset, epochs: int, seed: int) -> torch.nn.Module:
+def train_preset(name: str, dataset: data.Dataset, epochs: int, seed: int, activation: str = "relu") -> torch.nn.Module:
     """A preset trained `epochs` on clean cached features (0: random init), in eval mode."""
     torch.manual_seed(seed)
-    model = create(name)
+    model = create(name, activation=activation)
     if epochs:
         cfg = train.TrainConfig(epochs=epochs, augment=None, seed=seed)
         train.fit(model, dataset, cfg, progress=False, device="cpu")
@@ -156,11 +160,12 @@ def preset_rows(args, target, export_data, labels) -> list[dict]:
         else None
     )
     rows = []
-    for name in PRESET_NAMES:
+    for preset, activation in [(n, a) for a in args.activations for n in PRESET_NAMES]:
+        name = preset if activation == "relu" else f"{preset}-{activation}"
         kw = dict(frontend=frontend, labels=labels, export_data=export_data, out=args.out, target=target, task=task)
         epochs, events = args.train_epochs, []
         t0 = time.perf_counter()
-        model = train_preset(name, dataset, epochs, args.seed)
+        model = train_preset(preset, dataset, epochs, args.seed, activation)
         try:
             row = export_row(name, model, **kw)
         except KwsError as e:
@@ -171,17 +176,18 @@ def preset_rows(args, target, export_data, labels) -> list[dict]:
             dataset = data.load_dataset(
                 args.data, task=task, frontend=frontend, splits=("train", "validation"), progress=False
             )
-            row = export_row(name, train_preset(name, dataset, epochs, args.seed), **kw)
+            row = export_row(name, train_preset(preset, dataset, epochs, args.seed, activation), **kw)
         weights = "random init" if epochs == 0 else f"{epochs} epoch(s), clean cached features, seed {args.seed}"
         rows.append(
             dict(
                 name=name,
                 kind="preset",
+                activation=activation,
                 weights=weights,
                 events=events,
                 **row,
                 seconds=round(time.perf_counter() - t0, 1),
-                reference=REFERENCE[name],
+                reference=REFERENCE[preset] if activation == "relu" else None,  # Hello Edge's nets are ReLU
             )
         )
         print(f"footprint: {name} done in {rows[-1]['seconds']} s", file=sys.stderr, flush=True)
@@ -287,6 +293,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--calib-clips", type=int, default=64)
     p.add_argument("--train-epochs", type=int, default=1, help="epochs for the presets before export (0: random)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--activations", nargs="+", default=["relu"], choices=("relu", "silu", "hardswish"), help="preset variants"
+    )
     p.add_argument("--out", type=Path, default=ROOT / "bench/out")
     args = p.parse_args(argv)
     args.runs = default_runs() if args.runs is None else args.runs
