@@ -28,7 +28,7 @@ def register(sub) -> None:
     p.add_argument(
         "--activation",
         choices=("relu", "silu", "hardswish"),
-        help="default silu (best on validation; 1.5x ReLU's activation RAM); hardswish keeps ReLU's RAM",
+        help="default silu (best on validation, 1.5x ReLU's activation RAM); hardswish: ReLU's RAM in the seed's",
     )
     p.add_argument("--seed-epochs", type=int)
     p.add_argument("--epochs-per-round", type=int)
