@@ -40,10 +40,8 @@ class GrowConfig:
 
     seed_arch: str = "seed"
     seed_width: int | None = 32  # uniform width of the seed; None keeps the preset's widths
-    # silu: best on validation at both budgets searched (bench/grow_vs_fixed.py, 3 seeds, retrained): 22.6K 88.0 +- 0.7%
-    # vs 86.6 +- 0.9% ReLU, 56.5K 88.5 +- 1.2% vs 88.2 +- 1.7%; its a'' is exact. Costs 1.5x the activation RAM of
-    # ReLU (LOGISTIC + MUL), which kws.cost and --budget-ram-kb count; hardswish (2 x output) keeps ReLU's RAM in
-    # the seed's geometry.
+    # silu: best on validation at 22.6K, 56.5K and 135K retrained (README, activation search); 1.5x ReLU's RAM,
+    # counted by kws.cost / --budget-ram-kb. hardswish keeps ReLU's RAM in the seed geometry.
     activation: str = "silu"
     budget_kparams: float | None = None
     budget_mmacs: float | None = None
