@@ -32,6 +32,7 @@ from kws.cost import cost
 from kws.errors import KwsError
 from kws.frontend import FrontendConfig
 from kws.predict import evaluate, mean_loss
+from kws.report import growth_markdown
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -364,41 +365,5 @@ def _finish(
         },
     )
     checkpoint.atomic_write_json(out / "growth_report.json", report)
-    checkpoint.atomic_write_text(out / "growth_report.md", report_markdown(report))
+    checkpoint.atomic_write_text(out / "growth_report.md", growth_markdown(report))
     return report
-
-
-def report_markdown(report: dict) -> str:
-    """The growth report as a Markdown table, one row per round."""
-    lines = [
-        "# Growth report",
-        "",
-        f"Final architecture widths {report['arch']['conv1_width']}, {report['arch']['widths']}: "
-        f"{report['params']:,} deployed params, {report['macs']:,} MACs, "
-        f"{report['peak_activation_bytes']:,} B peak activations.",
-        "",
-        "| round | widths | params | MACs | val acc | splits | negative eig. | dL predicted | dL actual |"
-        " split s | train s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in report["rounds"]:
-        neg = sum(s["negative"] for s in r.get("spectra", {}).values())
-        units = sum(s["units"] for s in r.get("spectra", {}).values())
-        lines.append(
-            f"| {r['round']} | {r['widths']} | {r['params']:,} | {r['macs']:,} | {r['val_acc']:.3f} | "
-            f"{r.get('splits', '')} | {f'{neg}/{units}' if units else ''} | "
-            f"{r.get('predicted_dloss', float('nan')):.2e} | {r.get('actual_dloss', float('nan')):.2e} | "
-            f"{r.get('split_s', 0):.1f} | {r.get('train_s', 0):.1f} |"
-        )
-    lines += ["", "| finish | epochs | test acc |", "|---|---|---|"]
-    for how, f in report["final"].items():
-        lines.append(f"| {how} | {f['epochs']} | {f['test_acc']:.4f} |")
-    use = ", ".join(f"{k} {v:.1%}" for k, v in report["budget_use"].items() if v is not None)
-    lines += [
-        "",
-        f"Budget use: {use}.",
-        "",
-        "With ReLU the splitting index uses a softplus surrogate for a'' (SPLITTING.md): the predicted loss"
-        " change is then approximate; with SiLU it is exact to second order, with hard swish exact where |z| < 3.",
-    ]
-    return "\n".join(lines) + "\n"
