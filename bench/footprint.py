@@ -42,7 +42,7 @@ from kws.cost import cost
 from kws.errors import KwsError
 from kws.export import export_model, load_export_data, resolve_target
 from kws.frontend import FrontendConfig
-from kws.models import create
+from kws.models import ACTIVATIONS, create
 
 ROOT = Path(__file__).resolve().parents[1]
 MINI = ROOT.parent / "shared" / "data" / "speech_commands_mini"
@@ -293,9 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--calib-clips", type=int, default=64)
     p.add_argument("--train-epochs", type=int, default=1, help="epochs for the presets before export (0: random)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--activations", nargs="+", default=["relu"], choices=("relu", "silu", "hardswish"), help="preset variants"
-    )
+    p.add_argument("--activations", nargs="+", default=["relu"], choices=ACTIVATIONS, help="preset variants")
     p.add_argument("--out", type=Path, default=ROOT / "bench/out")
     args = p.parse_args(argv)
     args.runs = default_runs() if args.runs is None else args.runs

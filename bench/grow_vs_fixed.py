@@ -328,7 +328,7 @@ def main() -> int:
     p.add_argument("--seed-epochs", type=int, default=6)
     p.add_argument("--epochs-per-round", type=int, default=1)
     p.add_argument("--growth", type=float, default=0.5)
-    p.add_argument("--activation", default=GrowConfig().activation, choices=("relu", "silu", "hardswish"))
+    p.add_argument("--activation", default=GrowConfig().activation, choices=models.ACTIVATIONS)
     p.add_argument("--cost-metric", default="params", choices=("params", "macs", "both"), help="selection's cost")
     p.add_argument("--summarize-only", action="store_true", help="aggregate every finished run in --out, run nothing")
     args = p.parse_args()

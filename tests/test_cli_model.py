@@ -31,6 +31,13 @@ def test_cost_json(capsys):
     assert sum(layer["macs"] for layer in out["per_layer"]) == out["macs"]
 
 
+def test_cli_activation_choices_are_the_models():
+    from kws.cli import ACTIVATIONS
+    from kws.models import ACTIVATIONS as MODEL_ACTIVATIONS
+
+    assert ACTIVATIONS == MODEL_ACTIVATIONS
+
+
 @pytest.mark.parametrize("activation,peak", [("silu", 24_000), ("hardswish", 16_000)])
 def test_cost_activation_changes_only_the_ram_peak(capsys, activation, peak):
     # ds-cnn-s: every layer outputs 25x5x64 = 8,000 int8; the TFLM heads measured on the host are 24,000 B (SiLU:

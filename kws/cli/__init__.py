@@ -15,6 +15,8 @@ import sys
 from kws import __version__
 from kws.errors import KwsError
 
+# kws.models.ACTIVATIONS, spelled out so that building the parser needs no torch (tests/test_cli_model.py checks).
+ACTIVATIONS = ("relu", "silu", "hardswish")
 # Modules in kws/cli/ that register verbs, in --help order.
 VERB_MODULES = ("data", "model", "grow", "export", "stream", "report", "demo")
 

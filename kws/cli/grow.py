@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+from kws.cli import ACTIVATIONS
+
 
 def register(sub) -> None:
     # Defaults live in kws.grow.GrowConfig alone (printed by --help via its docstring table in the README);
@@ -27,7 +29,7 @@ def register(sub) -> None:
     p.add_argument("--seed-width", type=int, help="uniform seed width (0: preset's own)")
     p.add_argument(
         "--activation",
-        choices=("relu", "silu", "hardswish"),
+        choices=ACTIVATIONS,
         help="default silu (best on validation, 1.5x ReLU's activation RAM); hardswish: ReLU's RAM in the seed's",
     )
     p.add_argument("--seed-epochs", type=int)

@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from kws.cli import ACTIVATIONS
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     _register_cost(sub)
@@ -18,9 +20,7 @@ def _register_cost(sub) -> None:
     p = sub.add_parser("cost", help="parameters, MACs and peak activation bytes of an architecture")
     p.add_argument("--arch", required=True, help="preset (ds-cnn-s, ds-cnn-s*0.5, ds-cnn-s@100), spec JSON or file")
     p.add_argument("--classes", type=int, default=12, help="classifier outputs (default 12)")
-    p.add_argument(
-        "--activation", choices=("relu", "silu", "hardswish"), help="override the spec's (changes the RAM peak)"
-    )
+    p.add_argument("--activation", choices=ACTIVATIONS, help="override the spec's (changes the RAM peak)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(handler=_cost)
 
@@ -38,7 +38,7 @@ def _register_train(sub) -> None:
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--warmup-epochs", type=int, default=0)
     p.add_argument("--label-smoothing", type=float, default=0.0)
-    p.add_argument("--activation", choices=("relu", "silu", "hardswish"), help="override the spec's activation")
+    p.add_argument("--activation", choices=ACTIVATIONS, help="override the spec's activation")
     p.add_argument("--dropout", type=float, help="dropout before the classifier (overrides the spec)")
     p.add_argument("--no-augment", action="store_true", help="train on clean cached features (no noise/shift)")
     p.add_argument("--train-clips", type=int, help="train on a fixed class-balanced subset of N clips (smoke runs)")
