@@ -124,10 +124,11 @@ def test_silu_converts_to_logistic_and_mul():
 
 def test_hardswish_converts_to_one_op_per_activation():
     model = _model("seed", activation="hardswish")
-    ops = convert.graph_ops(convert.to_tflite_int8(model, _features(8)))
+    flatbuffer = convert.to_tflite_int8(model, _features(8))
+    ops = convert.graph_ops(flatbuffer)
     assert ops.count("HARD_SWISH") == 1 + 2 * model.spec.num_blocks
     assert "LOGISTIC" not in ops and "MUL" not in ops
-    convert.check_ops(convert.to_tflite_int8(model, _features(8)))
+    convert.check_ops(flatbuffer)
 
 
 def test_bad_calibration_is_one_line_error():

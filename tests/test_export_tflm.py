@@ -98,7 +98,8 @@ def test_head_of_uneven_widths_equals_cost_peak(activation):
     # Uneven widths (block 2 expands 12 -> 40 channels). SiLU's peak is 3 x an output: the pre-activation, its sigmoid
     # and their product are live during the MUL; the (input, output) pair alone is the ReLU count.
     spec = replace(resolve_arch("seed"), conv1_width=24, widths=(12, 40, 8, 20), activation=activation)
-    head = measure_arena(_int8(spec)).head_bytes
+    flatbuffer = _int8(spec)
+    head = measure_arena(flatbuffer).head_bytes
     layers = cost(spec).per_layer
     pair = max(_r16(np.prod(x.inp)) + _r16(np.prod(x.out)) for x in layers)
     live = {"relu": 1, "silu": 3, "hardswish": 2}[activation]  # HARD_SWISH holds its input and output
@@ -108,7 +109,7 @@ def test_head_of_uneven_widths_equals_cost_peak(activation):
     if activation == "silu":
         assert triple > pair  # the SiLU peak is one a ReLU count would miss
     # TFLM runs the HARD_SWISH kernel (PyPI tflite-micro registers all builtins) and gives logits
-    _, out = run_tflm(_int8(spec), np.zeros((1, 1, 49, 10, 1), np.int8))
+    _, out = run_tflm(flatbuffer, np.zeros((1, 1, 49, 10, 1), np.int8))
     assert out.shape == (1, 12)
 
 

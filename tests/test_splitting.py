@@ -139,17 +139,23 @@ def test_row_sampling_is_unbiased(mode):
         assert single > 1e-3  # the draws really are subsamples
 
 
+def _confident_model_and_batch(n: int, wrong: int, seed: int) -> tuple[DSCNN, torch.Tensor, torch.Tensor]:
+    """A tiny ReLU net made confident (classifier x30), n clips labelled as it predicts except the first `wrong`."""
+    model = _tiny_model("relu")
+    with torch.no_grad():
+        model.classifier.weight.mul_(30.0)
+    x = torch.randn(n, 12, 6, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    y[:wrong] = (y[:wrong] + 5) % 12
+    return model, x, y
+
+
 @pytest.mark.parametrize("mode", ["exact", "own"])
 def test_importance_sampling_beats_uniform_when_few_clips_carry_the_loss(mode):
     """A confident network that gets 2 of 16 clips wrong: those clips carry S, importance sampling keeps them, and its
     mean squared error (against the all-rows matrices) is far below uniform sampling of as many rows."""
-    model = _tiny_model("relu")
-    with torch.no_grad():
-        model.classifier.weight.mul_(30.0)
-    x = torch.randn(16, 12, 6, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
-    with torch.no_grad():
-        y = model(x).argmax(1)
-    y[:2] = (y[:2] + 5) % 12
+    model, x, y = _confident_model_and_batch(16, wrong=2, seed=3)
     ref = splitting.splitting_matrices(model, [(x, y)], mode=mode)
     mse = {s: sum(_frob_err(e, ref) ** 2 for e in _draws(model, [(x, y)], mode, s, 30)) / 30 for s in SAMPLINGS}
     assert mse["importance"] < 0.1 * mse["uniform"], mse
@@ -312,13 +318,8 @@ def test_torchrun_two_ranks_all_reduce_equals_one_process_over_all_batches(tmp_p
 def test_importance_clips_are_unbiased_and_favour_the_misclassified():
     """Clips drawn by ||softmax - onehot|| with 1/pi weights: the mean over draws converges to the all-clip matrices
     (Horvitz-Thompson), the clips the network gets wrong are always kept, and the error beats a stratified subset."""
-    model = _tiny_model("relu")
-    with torch.no_grad():
-        model.classifier.weight.mul_(30.0)
-    x = torch.randn(48, 12, 6, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
-    with torch.no_grad():
-        y = model(x).argmax(1)
-    y[:4] = (y[:4] + 5) % 12  # 4 wrong clips carry S; the confident right ones add almost nothing
+    # 4 wrong clips carry S; the confident right ones add almost nothing
+    model, x, y = _confident_model_and_batch(48, wrong=4, seed=4)
     ref = splitting.splitting_matrices(model, [(x, y)], mode="exact")
     errs = {}
     for how in ("importance", "stratified"):
