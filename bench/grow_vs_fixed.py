@@ -8,6 +8,8 @@ Arms (issue "Evidence"):
   random    the same growth schedule, random units and random directions
   uniform_cm  the uniform net trained for as many epochs as match the retrain arm's training compute (growth
             phase and splitting passes included): the compute-matched comparison
+  own_retrain, random_retrain  the architectures the two ablations grew, trained from scratch like `retrain`
+            (the ablations of the retrain recipe: does the exact S choose better architectures?)
 Equal compute is reported too: training MACs (3 x forward MACs per clip per epoch, summed over phases with the
 architecture of each phase) plus the splitting passes (split clips x 3 x forward MACs, plus the S accumulation,
 C * R * D^2 per layer for S_own and again for S_dw, R = clips x positions / position_stride).
@@ -36,7 +38,9 @@ from kws.cost import cost
 from kws.grow import GrowConfig, grow
 from kws.predict import evaluate
 
-ARMS = ("grown", "retrain", "uniform", "uniform_cm", "own", "random")
+ARMS = ("grown", "retrain", "uniform", "uniform_cm", "own", "random", "own_retrain", "random_retrain")
+RETRAIN_OF = {"retrain": "grown", "own_retrain": "own", "random_retrain": "random"}  # arm -> the growth run it retrains
+RETRAINED_AS = {v: k for k, v in RETRAIN_OF.items()}
 N_TRAIN_MINI = 3220  # training items of the mini set (clips + silence + unknown), for runs stored without it
 
 
@@ -111,7 +115,7 @@ def refresh_compute(out: Path) -> None:
         r["train_macs"] = training_macs(rounds, cfg["final_epochs"], n_train, split)
         if "retrain" in r:
             r["retrain"]["train_macs"] = 3 * r["macs"] * n_train * r["retrain"]["epochs"] + r["growth_macs"]
-            rt = out / f.name.replace("_grown_", "_retrain_")
+            rt = out / f.name.replace(f"_{r['arm']}_", f"_{RETRAINED_AS[r['arm']]}_")
             if rt.is_file():
                 x = json.loads(rt.read_text())
                 x["train_macs"] = r["retrain"]["train_macs"]
@@ -121,8 +125,8 @@ def refresh_compute(out: Path) -> None:
 
 def run_grow(arm: str, root: Path, out: Path, cfg: GrowConfig) -> dict:
     selector = {"grown": "exact", "own": "own", "random": "random"}[arm]
-    # every growth arm finishes by continuing (the ablations compare what is grown); the grown arm also retrains
-    c = replace(cfg, selector=selector, finish="continue", compare_retrain=(arm == "grown"))
+    # every growth arm finishes by continuing and also retrains its final architecture from scratch
+    c = replace(cfg, selector=selector, finish="continue", compare_retrain=True)
     rep = grow(root, out, c, resume=out.exists())
     rounds = []
     for r in rep["rounds"]:
@@ -202,8 +206,13 @@ def one_run(arm: str, budget_k: float, seed: int, args, root: Path) -> dict:
         epochs = max(args.total_epochs, round(ref["retrain"]["train_macs"] / per_epoch))
         res = run_uniform(root, out, cfg, ref["params"], epochs)
         return dict(arm=arm, budget_k=budget_k, seed=seed, matched_train_macs=ref["retrain"]["train_macs"], **res)
-    if arm == "retrain":  # produced by the grown arm's --compare-retrain
-        ref = json.loads((args.out / f"b{budget_k:g}_grown_s{seed}.json").read_text())
+    if arm in RETRAIN_OF:  # produced by the growth arm's --compare-retrain
+        ref = json.loads((args.out / f"b{budget_k:g}_{RETRAIN_OF[arm]}_s{seed}.json").read_text())
+        if "retrain" not in ref:
+            raise SystemExit(
+                f"bench: {args.out}/b{budget_k:g}_{RETRAIN_OF[arm]}_s{seed}.json has no retrain run (made "
+                "before the ablations retrained); delete it to re-run that arm"
+            )
         return dict(ref["retrain"], arm=arm, budget_k=budget_k, seed=seed)
     g = run_grow(arm, root, out, cfg)
     rep = g["report"]
@@ -247,7 +256,7 @@ def summarize(results: list[dict]) -> dict:
     for r in results:
         table.setdefault(f"{r['budget_k']:g}K", {}).setdefault(r["arm"], []).append(r)
     out = {}
-    for budget, arms in table.items():
+    for budget, arms in sorted(table.items(), key=lambda kv: float(kv[0][:-1])):
         out[budget] = {}
         for arm, rs in arms.items():
             row = dict(
@@ -262,6 +271,17 @@ def summarize(results: list[dict]) -> dict:
                 row[key] = round(statistics.mean(vals), 2)
                 row[key + "_std"] = round(statistics.stdev(vals), 2) if len(vals) > 1 else None
             out[budget][arm] = row
+        base = {r["seed"]: r for r in arms.get("uniform", [])}
+        for arm, rs in arms.items():  # paired by seed: the same data order and init seed for both arms
+            pairs = [(r, base[r["seed"]]) for r in rs if r["seed"] in base and arm != "uniform"]
+            if pairs:
+                d = {}
+                for key in ("val_acc", "test_acc"):
+                    diffs = [100 * (a[key] - b[key]) for a, b in pairs]
+                    d[key] = round(statistics.mean(diffs), 2)
+                    d[key + "_std"] = round(statistics.stdev(diffs), 2) if len(diffs) > 1 else None
+                    d[key + "_wins"] = sum(x > 0 for x in diffs)
+                out[budget][arm]["vs_uniform"] = dict(n=len(pairs), **d)
     return out
 
 
@@ -272,9 +292,16 @@ def markdown(summary: dict) -> str:
         std = row[key + "_std"]
         return f"{row[key]:.1f}" + (f" +- {std:.1f}" if std is not None else "")
 
+    def paired(row: dict) -> str:
+        d = row.get("vs_uniform")
+        if not d:
+            return ""
+        return " / ".join(f"{d[k]:+.1f} ({d[k + '_wins']}/{d['n']})" for k in ("val_acc", "test_acc"))
+
     lines = [
-        "| budget | arm | seeds | params | MACs | epochs | training GMACs | test % | val % |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| budget | arm | seeds | params | MACs | epochs | training GMACs | test % | val % "
+        "| minus uniform, paired by seed: val / test (wins) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for budget, arms in summary.items():
         for arm in ARMS:
@@ -283,7 +310,7 @@ def markdown(summary: dict) -> str:
                 lines.append(
                     f"| {budget} | {arm} | {r['n']} | {r['params']:,} | {r['macs']:,} | {r['epochs']:g} | "
                     f"{r['train_gmacs']} | "
-                    f"{pm(r, 'test_acc')} | {pm(r, 'val_acc')} |"
+                    f"{pm(r, 'test_acc')} | {pm(r, 'val_acc')} | {paired(r)} |"
                 )
     return "\n".join(lines) + "\n"
 
@@ -294,22 +321,24 @@ def plot(summary: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for arm in ARMS:
-        pts = [
-            (v[arm]["params"], v[arm]["test_acc"], v[arm]["test_acc_std"] or 0) for v in summary.values() if arm in v
-        ]
-        if pts:
-            pts.sort()
-            ax.errorbar(
-                [p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts], marker="o", capsize=3, label=arm
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    panels = (("val_acc", "validation (recipes chosen here)"), ("test_acc", "test (as it came)"))
+    for ax, (key, title) in zip(axes, panels, strict=True):
+        for arm in ARMS:
+            pts = sorted(
+                (v[arm]["params"], v[arm][key], v[arm][key + "_std"] or 0) for v in summary.values() if arm in v
             )
-    ax.set_xscale("log")
-    ax.set_xlabel("deployed parameters")
-    ax.set_ylabel("test accuracy (%)")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    ax.set_title("Grown vs fixed DS-CNNs (mean +- std over seeds)")
+            if pts:
+                ax.errorbar(
+                    [p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts], marker="o", capsize=3, label=arm
+                )
+        ax.set_xscale("log")
+        ax.set_xlabel("deployed parameters")
+        ax.grid(alpha=0.3)
+        ax.set_title(title)
+    axes[0].set_ylabel("accuracy (%), mean +- std over seeds")
+    axes[1].legend(fontsize=8)
+    fig.suptitle("Grown vs fixed DS-CNNs")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
@@ -341,8 +370,10 @@ def main() -> int:
     if "uniform_cm" in args.arms:
         refresh_compute(args.out)  # the matched compute must be the retrain arm's, counted the current way
     order = [a for a in ARMS if a in args.arms]
-    if {"uniform", "uniform_cm", "retrain"} & set(order) and "grown" not in order:
-        order.insert(0, "grown")
+    for arm in list(order):  # an arm that reads a growth run needs that run first
+        src = RETRAIN_OF.get(arm, "grown" if arm in ("uniform", "uniform_cm") else None)
+        if src and src not in order:
+            order.insert(order.index(arm), src)
     for budget in args.budgets:
         for seed in args.seeds:
             for arm in order:

@@ -1,9 +1,9 @@
 """int8 accuracy after export for the arms of bench/grow_vs_fixed.py: float vs int8 top-1 on the test split.
 
-Every finished run directory of grow_vs_fixed (grown: final/, retrain: final_retrain/, uniform: the run itself,
-own/random: final/) is exported for cortex-m4 with `kws.export.export_run(check_only=True)` (int8 calibrated on
-200 stratified training clips) and the report's parity block is collected. JSON on stdout and in
---out/int8_arms.json.
+Every finished run directory of grow_vs_fixed (grown, own, random: final/; their retrains: final_retrain/; uniform
+and uniform_cm: the run itself) is exported for cortex-m4 with `kws.export.export_run(check_only=True)` (int8
+calibrated on 200 stratified training clips) and the report's parity block is collected. An export already in
+--out/int8 is read back instead of redone (resumable). JSON on stdout and in --out/int8_arms.json.
 
     .venv/bin/python bench/int8_arms.py --seeds 0
 """
@@ -19,26 +19,41 @@ import torch
 
 from kws.export import export_run
 
-RUN_OF_ARM = {"grown": "final", "retrain": "final_retrain", "uniform": ".", "own": "final", "random": "final"}
+RUN_OF_ARM = {
+    "grown": "final",
+    "retrain": "final_retrain",
+    "uniform": ".",
+    "uniform_cm": ".",
+    "own": "final",
+    "random": "final",
+    "own_retrain": "final_retrain",
+    "random_retrain": "final_retrain",
+}
+GROWTH_RUN = {"retrain": "grown", "own_retrain": "own", "random_retrain": "random"}  # retrained inside that run
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=Path("bench/out/gvf"))
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--budgets", type=float, nargs="+", help="kparams (default: every budget in --out)")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     rows = []
     for summary in sorted(args.out.glob("b*_s*.json")):
         r = json.loads(summary.read_text())
-        if r["seed"] not in args.seeds:
+        if r["seed"] not in args.seeds or (args.budgets and r["budget_k"] not in args.budgets):
             continue
-        stem = summary.stem.replace("_retrain_", "_grown_")
+        stem = summary.stem.replace(f"_{r['arm']}_", f"_{GROWTH_RUN.get(r['arm'], r['arm'])}_")
         run = (args.out / stem / RUN_OF_ARM[r["arm"]]).resolve()
         if not (run / "model.pt").is_file():
             continue
-        rep = export_run(run, args.out / "int8" / summary.stem, check_only=True, progress=False)
+        done = args.out / "int8" / summary.stem / "report.json"
+        if done.is_file():
+            rep = json.loads(done.read_text())
+        else:
+            rep = export_run(run, done.parent, check_only=True, progress=False)
         par = rep["parity"]
         rows.append(
             dict(
