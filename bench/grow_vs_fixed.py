@@ -360,13 +360,20 @@ def main() -> int:
     p.add_argument("--activation", default=GrowConfig().activation, choices=models.ACTIVATIONS)
     p.add_argument("--cost-metric", default="params", choices=("params", "macs", "both"), help="selection's cost")
     p.add_argument("--summarize-only", action="store_true", help="aggregate every finished run in --out, run nothing")
+    p.add_argument(
+        "--include", type=Path, nargs="+", default=[], help="with --summarize-only: also the runs of these folders"
+    )
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     results = []
     if args.summarize_only:
         args.budgets, args.seeds = [], []
-        refresh_compute(args.out)
-        results = [json.loads(f.read_text()) for f in sorted(args.out.glob("b*_s*.json"))]
+        results = []
+        for d in [args.out, *args.include]:
+            if not d.is_dir():
+                raise SystemExit(f"bench: --include {d}: no such folder of grow_vs_fixed runs")
+            refresh_compute(d)
+            results += [json.loads(f.read_text()) for f in sorted(d.glob("b*_s*.json"))]
     if "uniform_cm" in args.arms:
         refresh_compute(args.out)  # the matched compute must be the retrain arm's, counted the current way
     order = [a for a in ARMS if a in args.arms]
