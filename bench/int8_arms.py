@@ -16,20 +16,14 @@ import sys
 from pathlib import Path
 
 import torch
+from gvf_summary import RETRAIN_OF
 
 from kws.export import export_run
 
-RUN_OF_ARM = {
-    "grown": "final",
-    "retrain": "final_retrain",
-    "uniform": ".",
-    "uniform_cm": ".",
-    "own": "final",
-    "random": "final",
-    "own_retrain": "final_retrain",
-    "random_retrain": "final_retrain",
-}
-GROWTH_RUN = {"retrain": "grown", "own_retrain": "own", "random_retrain": "random"}  # retrained inside that run
+
+def run_dir_of(arm: str) -> str:
+    """Where an arm's model lies inside its run folder (a retrain lies inside the growth run it retrains)."""
+    return "final_retrain" if arm in RETRAIN_OF else "." if arm.startswith("uniform") else "final"
 
 
 def main() -> int:
@@ -45,8 +39,8 @@ def main() -> int:
         r = json.loads(summary.read_text())
         if r["seed"] not in args.seeds or (args.budgets and r["budget_k"] not in args.budgets):
             continue
-        stem = summary.stem.replace(f"_{r['arm']}_", f"_{GROWTH_RUN.get(r['arm'], r['arm'])}_")
-        run = (args.out / stem / RUN_OF_ARM[r["arm"]]).resolve()
+        stem = summary.stem.replace(f"_{r['arm']}_", f"_{RETRAIN_OF.get(r['arm'], r['arm'])}_")
+        run = (args.out / stem / run_dir_of(r["arm"])).resolve()
         if not (run / "model.pt").is_file():
             continue
         done = args.out / "int8" / summary.stem / "report.json"

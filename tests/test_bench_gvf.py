@@ -7,17 +7,29 @@ The numbers the README reports come from these functions, so each is checked aga
 from __future__ import annotations
 
 import importlib.util
+import sys
 
 import pytest
 from conftest import REPO
 
 
-@pytest.fixture(scope="module")
-def gvf():
-    spec = importlib.util.spec_from_file_location("grow_vs_fixed", REPO / "bench" / "grow_vs_fixed.py")
+def _load(name: str):
+    if str(REPO / "bench") not in sys.path:  # the bench scripts import each other as `python bench/x.py` does
+        sys.path.insert(0, str(REPO / "bench"))
+    spec = importlib.util.spec_from_file_location(name, REPO / "bench" / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+@pytest.fixture(scope="module")
+def gvf():
+    return _load("grow_vs_fixed")
+
+
+@pytest.fixture(scope="module")
+def summary_mod():
+    return _load("gvf_summary")
 
 
 def test_uniform_width_is_the_widest_that_fits(gvf):
@@ -36,7 +48,7 @@ def _run(arm, seed, val, test, params=1000):
     return dict(arm=arm, budget_k=22.6, seed=seed, val_acc=val, test_acc=test, params=params, macs=1, train_macs=1e9)
 
 
-def test_summary_pairs_arms_with_the_uniform_net_of_the_same_seed(gvf):
+def test_summary_pairs_arms_with_the_uniform_net_of_the_same_seed(summary_mod):
     results = [
         _run("uniform", 0, 0.80, 0.70),
         _run("uniform", 1, 0.90, 0.90),
@@ -44,7 +56,7 @@ def test_summary_pairs_arms_with_the_uniform_net_of_the_same_seed(gvf):
         _run("retrain", 1, 0.91, 0.94),  # +1 / +4 points
         _run("retrain", 2, 0.99, 0.99),  # no uniform run of seed 2: left out of the pairing
     ]
-    row = gvf.summarize(results)["22.6K"]["retrain"]
+    row = summary_mod.summarize(results)["22.6K"]["retrain"]
     assert row["n"] == 3
     assert row["val_acc"] == pytest.approx(100 * (0.85 + 0.91 + 0.99) / 3, abs=0.01)
     d = row["vs_uniform"]
@@ -52,5 +64,5 @@ def test_summary_pairs_arms_with_the_uniform_net_of_the_same_seed(gvf):
     assert d["val_acc"] == pytest.approx(3.0) and d["val_acc_wins"] == 2
     assert d["test_acc"] == pytest.approx(1.0) and d["test_acc_wins"] == 1
     assert d["val_acc_std"] == pytest.approx(2.83, abs=0.01)  # stdev of (5, 1)
-    assert "vs_uniform" not in gvf.summarize(results)["22.6K"]["uniform"]
-    assert "+3.0 (2/2) / +1.0 (1/2)" in gvf.markdown(gvf.summarize(results))
+    assert "vs_uniform" not in summary_mod.summarize(results)["22.6K"]["uniform"]
+    assert "+3.0 (2/2) / +1.0 (1/2)" in summary_mod.markdown(summary_mod.summarize(results))
