@@ -100,7 +100,8 @@ def extrapolate(report: dict, recipe: dict, mini_clips: int, full_clips: int) ->
         data_scale=scale,
         seconds=phases,
         total_hours=sum(phases.values()) / 3600,
-        without_retrain_hours=(sum(phases.values()) - phases["retrain"]) / 3600,
+        # without --compare-retrain the default finish (retrain) trains only the retrain: no continued phase
+        default_finish_hours=(sum(phases.values()) - phases["final_continued"]) / 3600,
     )
 
 

@@ -62,6 +62,6 @@ def test_extrapolate_by_hand(rt):
     assert est["seconds"] == pytest.approx(
         dict(seed=200.0, rounds=240.0, splitting_passes=18 * 8.192, final_continued=8040.0, retrain=9000.0)
     )
-    assert est["without_retrain_hours"] == pytest.approx((200 + 240 + 18 * 8.192 + 8040) / 3600)
+    assert est["default_finish_hours"] == pytest.approx((200 + 240 + 18 * 8.192 + 9000) / 3600)
     assert est["rounds"] == 3 and est["final_epochs"] == 134
     assert est["total_hours"] == pytest.approx((200 + 240 + 18 * 8.192 + 8040 + 9000) / 3600)
