@@ -92,8 +92,11 @@ def default_runs() -> list[Path]:
 
 
 def run_name(run_dir: Path, taken: set[str]) -> str:
-    """A short unique name: the run's parent folder for .../final, else its own folder name."""
-    base = run_dir.parent.name if run_dir.name == "final" else run_dir.name
+    """A short unique name: the run's parent folder for .../final (+ the suffix of .../final_retrain), else its own
+    folder name."""
+    base = run_dir.name
+    if base == "final" or base.startswith("final_"):
+        base = run_dir.parent.name + base[len("final") :]
     name, k = base, 1
     while name in taken:
         k += 1
@@ -219,7 +222,7 @@ def grown_rows(args, target, taken: set[str]) -> list[dict]:
         rows.append(
             dict(
                 name=name,
-                kind="grown",
+                kind="run",
                 weights=f"trained run {run_dir}",
                 events=[],
                 **row,
