@@ -43,6 +43,19 @@ def select_device(device: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
+CPU_WARN_CLIPS = 20_000  # a training split this large takes hours per run on a few CPU cores (bench/recipe_time.py)
+
+
+def cpu_fallback_warning(train_clips: int, device: torch.device) -> str | None:
+    """The one-line warning for a large training split about to train on the CPU; None on a GPU or a small split."""
+    if device.type == "cpu" and train_clips > CPU_WARN_CLIPS:
+        return (
+            f"warning: no GPU found; {train_clips:,} training clips will train on the CPU (slow: the full-dataset "
+            f"recipe takes about 8 h on two cores, README 'Full dataset')"
+        )
+    return None
+
+
 def shard_batches(order: np.ndarray, batch_size: int, rank: int = 0, world_size: int = 1) -> list[np.ndarray]:
     """This rank's batches of one epoch, given the epoch's permutation `order` (the same on every rank).
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from kws import checkpoint, data, models, selection, splitting, train
+from kws import checkpoint, data, distributed, models, selection, splitting, train
 from kws.cost import cost
 from kws.errors import KwsError
 from kws.frontend import FrontendConfig
@@ -246,8 +246,9 @@ def grow(
     (out / "grow_config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
 
     train_split = ds.splits["train"]
-    if not torch.cuda.is_available() and len(train_split.labels) > 20_000:
-        _log(f"grow: warning: no GPU found; {len(train_split.labels):,} training clips will train on the CPU (slow)")
+    warning = distributed.cpu_fallback_warning(len(train_split.labels), distributed.select_device())
+    if warning:
+        _log(f"grow: {warning}")
     train_feats = data.features(train_split, frontend)
     train_xy = (torch.from_numpy(train_feats), torch.from_numpy(train_split.labels))
     idx = data.stratified_subset(train_split.labels, cfg.split_clips or splitting.FAST.clips, seed=cfg.seed)

@@ -31,7 +31,14 @@ from tqdm import tqdm
 
 from kws import checkpoint
 from kws.data import Augmenter, Dataset, features
-from kws.distributed import average_buffers, dist_info, init_distributed, select_device, shard_batches
+from kws.distributed import (
+    average_buffers,
+    cpu_fallback_warning,
+    dist_info,
+    init_distributed,
+    select_device,
+    shard_batches,
+)
 from kws.errors import KwsError
 from kws.predict import as_tensor, evaluate, mean_loss
 from kws.recipe import OPTIMIZERS as OPTIMIZERS  # re-exported: the recipe lives in kws.recipe
@@ -327,6 +334,9 @@ def train_run(
     dataset = load_dataset(data_root, task=task, frontend=frontend, progress=progress and rank == 0)
     if train_clips:
         dataset = limit_train(dataset, train_clips, seed=cfg.seed)
+    warning = cpu_fallback_warning(len(dataset.splits["train"].labels), select_device(device))
+    if warning and rank == 0:
+        print(f"train: {warning}", file=sys.stderr, flush=True)
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank (DDP also broadcasts rank 0's)
     model = create(arch, num_classes=len(dataset.labels), activation=activation, dropout=dropout)
     history = fit(

@@ -14,6 +14,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from kws.cli import main
 
@@ -56,7 +57,10 @@ def test_bad_input_is_one_line_and_exit_2(capsys, argv):
     assert err.startswith(f"kws {argv[0]}: error:") and "\n" not in err
 
 
-def test_train_eval_predict_resume_on_the_slice(tmp_path, mini_root, capsys):
+def test_train_eval_predict_resume_on_the_slice(tmp_path, mini_root, capsys, monkeypatch):
+    from kws import distributed
+
+    monkeypatch.setattr(distributed, "CPU_WARN_CLIPS", 50)  # 96 clips: "large", so training on the CPU warns
     run = tmp_path / "run"
     argv = [
         "train",
@@ -78,8 +82,10 @@ def test_train_eval_predict_resume_on_the_slice(tmp_path, mini_root, capsys):
         "--json",
     ]
     assert main(argv) == 0
-    metrics = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    metrics = json.loads(captured.out)
     assert metrics["history"][0]["clips"] == 96 and metrics["test"]["n"] > 500
+    assert ("train: warning: no GPU found; 96 training clips" in captured.err) != torch.cuda.is_available()
     for name in (
         "model.pt",
         "last.pt",

@@ -92,8 +92,12 @@ def test_missing_budget_and_missing_data(tmp_path):
     )
 
 
-def test_cli_grow_300k_budget(mini_root, tmp_path, capsys):
-    """The user's words: `kws grow --budget-kparams 300` (one short round here) stays within 300K params."""
+def test_cli_grow_300k_budget(mini_root, tmp_path, capsys, monkeypatch):
+    """The user's words: `kws grow --budget-kparams 300` (one short round here) stays within 300K params. With the
+    large-split threshold lowered below the slice's 3,220 clips, it warns once that it trains on the CPU."""
+    from kws import distributed
+
+    monkeypatch.setattr(distributed, "CPU_WARN_CLIPS", 3000)
     out = tmp_path / "r300"
     rc = main(
         [
@@ -118,8 +122,14 @@ def test_cli_grow_300k_budget(mini_root, tmp_path, capsys):
         ]
     )
     assert rc == 0
-    rep = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    rep = json.loads(captured.out)
     assert rep["params"] <= 300_000
+    warned = [line for line in captured.err.splitlines() if "no GPU found" in line]
+    if torch.cuda.is_available():
+        assert warned == []
+    else:
+        assert len(warned) == 1 and "3,220 training clips" in warned[0]
     assert (out / "report" / "report.html").is_file()
 
 

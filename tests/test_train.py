@@ -214,3 +214,12 @@ def test_torchrun_two_cpu_processes_end_identical_and_only_rank0_writes(tmp_path
     assert len(checkpoint.load_state(run)["rank_rng"]) == 2
     saved = checkpoint.load_run(run, which="last").model.state_dict()
     assert all(torch.equal(saved[k], v) for k, v in r0["state"].items())
+
+
+def test_cpu_fallback_warning_only_for_large_splits_on_the_cpu():
+    from kws import distributed
+
+    warning = distributed.cpu_fallback_warning(36_923, torch.device("cpu"))
+    assert "no GPU found" in warning and "36,923 training clips" in warning and "\n" not in warning
+    assert distributed.cpu_fallback_warning(36_923, torch.device("cuda", 0)) is None
+    assert distributed.cpu_fallback_warning(distributed.CPU_WARN_CLIPS, torch.device("cpu")) is None
