@@ -20,12 +20,13 @@ def summarize(results: list[dict]) -> dict:
     for budget, arms in sorted(table.items(), key=lambda kv: float(kv[0][:-1])):
         out[budget] = {}
         for arm, rs in arms.items():
+            counted = [r["train_macs"] for r in rs if "train_macs" in r]  # hand-written runs (kws grow) have none
             row = dict(
                 n=len(rs),
                 params=round(statistics.mean(r["params"] for r in rs)),
                 macs=round(statistics.mean(r["macs"] for r in rs)),
                 epochs=round(statistics.mean(r.get("epochs", 40) for r in rs), 1),
-                train_gmacs=round(statistics.mean(r["train_macs"] for r in rs) / 1e9, 1),
+                train_gmacs=round(statistics.mean(counted) / 1e9, 1) if counted else None,
             )
             for key in ("test_acc", "val_acc"):
                 vals = [100 * r[key] for r in rs]
@@ -70,7 +71,7 @@ def markdown(summary: dict) -> str:
                 r = arms[arm]
                 lines.append(
                     f"| {budget} | {arm} | {r['n']} | {r['params']:,} | {r['macs']:,} | {r['epochs']:g} | "
-                    f"{r['train_gmacs']} | "
+                    f"{'' if r['train_gmacs'] is None else r['train_gmacs']} | "
                     f"{pm(r, 'test_acc')} | {pm(r, 'val_acc')} | {paired(r)} |"
                 )
     return "\n".join(lines) + "\n"
