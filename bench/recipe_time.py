@@ -11,8 +11,8 @@ mini set with one epoch per phase, reads each phase's measured time from the gro
 - each splitting pass x (recipe split clips / clips it used here), since a pass is linear in its clips.
 
 The number of rounds is the one measured here (set by the budgets and the growth cap, not by the data size).
-What is not scaled: loading the dataset and computing its features (once, linear in clips; printed separately
-as measured here per clip). On a GPU the same command measures the GPU (kws trains on `torch.cuda` when present).
+Not included: reading and featurising the full dataset (once per run, before training). On a GPU the same command
+measures the GPU (kws trains on `torch.cuda` when present).
 
 Run: .venv/bin/python bench/recipe_time.py [--out bench/out/recipe_time] [--threads 2] [--full-train-clips 36923]
 Prints JSON (also written to --out/recipe_time.json).

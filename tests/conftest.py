@@ -53,3 +53,17 @@ def grown(mini_root, tmp_path_factory):
     out = tmp_path_factory.mktemp("grow") / "run"
     report = grow(mini_root, out, TINY_GROW)
     return out, report
+
+
+def load_bench(name: str):
+    """bench/<name>.py as a module; bench/ joins sys.path, since the bench scripts import each other as
+    `python bench/x.py` lets them."""
+    import importlib.util
+    import sys
+
+    if str(REPO / "bench") not in sys.path:
+        sys.path.insert(0, str(REPO / "bench"))
+    spec = importlib.util.spec_from_file_location(name, REPO / "bench" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod

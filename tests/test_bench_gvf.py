@@ -6,30 +6,18 @@ The numbers the README reports come from these functions, so each is checked aga
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-
 import pytest
-from conftest import REPO
-
-
-def _load(name: str):
-    if str(REPO / "bench") not in sys.path:  # the bench scripts import each other as `python bench/x.py` does
-        sys.path.insert(0, str(REPO / "bench"))
-    spec = importlib.util.spec_from_file_location(name, REPO / "bench" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from conftest import load_bench
 
 
 @pytest.fixture(scope="module")
 def gvf():
-    return _load("grow_vs_fixed")
+    return load_bench("grow_vs_fixed")
 
 
 @pytest.fixture(scope="module")
 def summary_mod():
-    return _load("gvf_summary")
+    return load_bench("gvf_summary")
 
 
 def test_uniform_width_is_the_widest_that_fits(gvf):

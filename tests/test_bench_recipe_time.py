@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-import importlib
 import re
-import sys
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import REPO, load_bench
 
 
 @pytest.fixture(scope="module")
 def rt():
-    sys.path.insert(0, str(ROOT / "bench"))
-    try:
-        yield importlib.import_module("recipe_time")
-    finally:
-        sys.path.remove(str(ROOT / "bench"))
+    return load_bench("recipe_time")
 
 
 def readme_grow_flags() -> dict:
-    text = (ROOT / "README.md").read_text()
+    text = (REPO / "README.md").read_text()
     section = text.split("## Full dataset", 1)[1]
     cmd = re.search(r"kws grow (.*?)\n\.venv/bin/kws eval", section, re.S).group(1).replace("\\\n", " ")
     flags, toks = {}, cmd.split()
