@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian tools kws uses when they are missing: espeak-ng (offline speech), the Arm cross
-# compiler and newlib (Cortex-M builds), qemu-system-arm (running Cortex-M programs), chromium (headless
+# compiler, newlib and its C++ library (Cortex-M builds), qemu-system-arm (running Cortex-M programs), chromium (headless
 # screenshot of the growth report). Idempotent and quiet when everything is present; says clearly what it could
 # not install and what that disables.
 set -u
@@ -8,6 +8,9 @@ need=()
 command -v espeak-ng >/dev/null 2>&1 || need+=(espeak-ng)
 command -v arm-none-eabi-gcc >/dev/null 2>&1 || need+=(gcc-arm-none-eabi)
 [ -e /usr/lib/arm-none-eabi/newlib ] || [ -e /usr/lib/arm-none-eabi/lib ] || need+=(libnewlib-arm-none-eabi)
+# Debian's arm-none-eabi-g++ has no C++ headers (<new>, <cstdint>) without this package: the Arduino / Mbed glue
+# is C++. tests/test_firmware.py compiles a file including <new> with it.
+[ -e /usr/include/newlib/c++ ] || [ -d /usr/lib/arm-none-eabi/include/c++ ] || need+=(libstdc++-arm-none-eabi-newlib)
 command -v qemu-system-arm >/dev/null 2>&1 || need+=(qemu-system-arm)
 command -v gcc >/dev/null 2>&1 || need+=(gcc)
 optional=()

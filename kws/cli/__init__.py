@@ -21,8 +21,32 @@ ACTIVATIONS = ("relu", "silu", "hardswish")
 VERB_MODULES = ("data", "model", "grow", "export", "stream", "report", "demo")
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """--help shows every flag's default (when it has one) after its help text; units belong in the help text.
+
+    Flags without a default (None), switches (store_true) and help that already names its default are left as
+    they are.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default in (None, False, argparse.SUPPRESS) or "%(default)" in text or "default" in text:
+            return text
+        if action.option_strings and action.nargs != 0:
+            return f"{text} (default: %(default)s)" if text else "default: %(default)s"
+        return text
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose verbs (subparsers share its class) all show their defaults in --help."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kws", description="Grow small keyword spotters and deploy them to Cortex-M.")
+    parser = Parser(prog="kws", description="Grow small keyword spotters and deploy them to Cortex-M.")
     parser.add_argument("--version", action="version", version=f"kws {__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     for name in VERB_MODULES:
