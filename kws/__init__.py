@@ -3,6 +3,7 @@
 Module map (one noun per module) and the dependency rule: imports point DOWN this list only, never up.
 
     errors       one-line user errors (KwsError) raised by every layer, printed by the CLI
+    files        atomic file writes (temp sibling, fsync, the umask's mode, os.replace): the one way to write
     frontend     FrontendConfig and the MFCC frontend (numpy reference + batched torch); the tables the C
                  frontend and the exporter reuse. The single source of truth for features.
     augment      AugmentConfig and the Augmenter: training noise mix + time shift, batched through TorchFrontend

@@ -31,6 +31,7 @@ import numpy as np
 
 from kws import frontend as fe
 from kws.errors import KwsError
+from kws.files import atomic_write_text
 
 REPO = Path(__file__).resolve().parents[1]
 FIRMWARE_DIR = REPO / "firmware_stub"
@@ -269,11 +270,7 @@ def write_settings(
     }
     paths = []
     for name, text in texts.items():
-        path = out / name
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)
-        paths.append(path)
+        paths.append(atomic_write_text(out / name, text))
     return paths
 
 

@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 from kws.errors import KwsError
+from kws.files import atomic_write_json, atomic_write_text
 from kws.firmware import FIRMWARE_DIR, REPO, write_default_settings
 
 DEPLOY_DIR = REPO / "deploy"
@@ -75,9 +76,9 @@ def assemble_project(
         shutil.rmtree(dest)
     _copy_sources(dest, gen, DEPLOY_DIR / platform, flat=platform == "arduino")
     binding = _model_binding(gen)
-    (dest / ("kws_model_binding.h" if platform == "arduino" else "kws/kws_model_binding.h")).write_text(binding)
+    atomic_write_text(dest / ("kws_model_binding.h" if platform == "arduino" else "kws/kws_model_binding.h"), binding)
     readme = (DEPLOY_DIR / platform / "README.md").read_text()
-    (dest / "README.md").write_text(f"<!-- assembled by kws.firmware for target {target} -->\n{readme}")
+    atomic_write_text(dest / "README.md", f"<!-- assembled by kws.firmware for target {target} -->\n{readme}")
     return dest
 
 
@@ -150,8 +151,5 @@ def frontend_footprint(
         objects=sizes,
         source_digest=key,
     )
-    cache.mkdir(parents=True, exist_ok=True)
-    tmp_hit = hit.with_name(hit.name + ".tmp")
-    tmp_hit.write_text(json.dumps(result, indent=1))
-    os.replace(tmp_hit, hit)
+    atomic_write_json(hit, result, indent=1)
     return result

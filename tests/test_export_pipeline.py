@@ -89,6 +89,9 @@ def test_report_keys_and_figures(exported):
     assert r["tflm_arena"]["head_bytes"] == 16_000  # FIELD_FACTS: S head 16,000 B
     assert r["ram_bytes"] == r["tflm_arena_bytes"] + r["frontend"]["ram_bytes"]
     assert r["flash_bytes"] == r["model_bytes"] + r["tflm_runtime_flash_bytes"] + r["frontend"]["flash_bytes"]
+    # TFLM with these ops built for cortex-m4 (outside the project): 44,280 B at -Os, 57,139 B at -O2, ~1.5 KB glue
+    assert 44_280 + 1_000 <= r["tflm_runtime_flash_bytes"] <= 44_280 + 2_000
+    assert r["tflm_runtime_flash_basis"].startswith("estimate") and "57,139" in r["tflm_runtime_flash_basis"]
     assert r["target"]["name"] == "cortex-m4" and r["budget"]["fits_ram"] and r["budget"]["fits_flash"]
     assert len(r["calibration"]["names"]) == 120
     assert (exported["out"] / "report.md").read_text().startswith("# Export report")
@@ -136,6 +139,22 @@ def test_device_files(exported):
     assert (out / "model.onnx").is_file() and (out / "model_float.tflite").is_file()
     if (out / "kws_settings.h").is_file():  # written by kws.firmware when that module is present
         assert r["model_sha256"] in (out / "kws_settings.h").read_text().splitlines()[0]
+
+
+def test_exported_files_are_readable_by_others(exported):
+    """Every exported file has the mode a plain open() gives under this process's umask (a build user or a web
+    server reads them), not mkstemp's private 0600; no temp file is left behind."""
+    import os
+    import stat
+
+    umask = os.umask(0o022)
+    os.umask(umask)
+    written = [p for p in exported["out"].rglob("*") if p.is_file()]
+    assert len(written) >= 6
+    modes = {str(p.relative_to(exported["out"])): oct(stat.S_IMODE(p.stat().st_mode)) for p in written}
+    wrong = {name: mode for name, mode in modes.items() if mode not in (oct(0o666 & ~umask), oct(0o777 & ~umask))}
+    assert not wrong
+    assert not [p for p in written if p.name.endswith(".tmp")]
 
 
 def test_measured_budget_check_names_resource_and_numbers(exported):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kws.export.files import atomic_write_text
+from kws.files import atomic_write_text
 
 ARRAY_NAME = "kws_model_data"
 BYTES_PER_LINE = 12

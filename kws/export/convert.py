@@ -24,6 +24,7 @@ import torch
 
 from kws.errors import KwsError
 from kws.export.keras_model import build_keras, torch_to_nhwc
+from kws.files import atomic_write_bytes
 from kws.models import DSCNN
 
 # Ops a DS-CNN may leave in the graph; LOGISTIC and MUL come from SiLU = x * sigmoid(x), HARD_SWISH from hardswish.
@@ -114,11 +115,15 @@ def to_onnx(model: DSCNN, path: Path) -> Path:
     frames, coeffs = model.spec.input_shape
     example = torch.zeros(1, frames, coeffs)
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".onnx.tmp")
-    os.close(fd)
     try:
-        with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings(), _quiet_logger("torch.onnx"):
+        with (
+            tempfile.TemporaryDirectory() as scratch,
+            contextlib.redirect_stdout(sys.stderr),
+            warnings.catch_warnings(),
+            _quiet_logger("torch.onnx"),
+        ):
             warnings.simplefilter("ignore")
+            tmp = Path(scratch) / "model.onnx"  # the exporter writes a path; the bytes then go through kws.files
             torch.onnx.export(
                 model.eval(),
                 (example,),
@@ -128,10 +133,10 @@ def to_onnx(model: DSCNN, path: Path) -> Path:
                 external_data=False,
                 verbose=False,
             )
-        os.replace(tmp, path)
+            data = tmp.read_bytes()
     except Exception as e:  # the exporter raises many types; the user needs one line
-        Path(tmp).unlink(missing_ok=True)
         raise KwsError(f"export: torch.onnx.export failed for {path} ({type(e).__name__}: {e})".splitlines()[0]) from e
+    atomic_write_bytes(path, data)
     return path
 
 

@@ -25,10 +25,10 @@ from tqdm import tqdm
 from kws.cost import cost as model_cost
 from kws.errors import KwsError
 from kws.export import carrays, convert, footprint, parity, report
-from kws.export.files import atomic_write_bytes
 from kws.export.targets import PLATFORMS, Target, resolve_target
 from kws.export.tflite_model import write_meta
 from kws.export.tflm import measure_arena
+from kws.files import atomic_write_bytes
 from kws.frontend import FrontendConfig
 from kws.models import DSCNN
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from kws.cost import Cost
 from kws.errors import BudgetExceeded
-from kws.export.files import atomic_write_text
-from kws.export.footprint import TFLM_CORE_FLASH_BYTES
+from kws.export.footprint import TFLM_RUNTIME_FLASH_BASIS, TFLM_RUNTIME_FLASH_OS_BYTES
 from kws.export.targets import Target
+from kws.files import atomic_write_text
 
 # TFLite op each cost.py layer kind becomes (activations are fused into the convolutions for ReLU).
 _KIND_OP = {
@@ -64,7 +64,7 @@ def build_report(
         tflm_arena_bytes=arena["total_bytes"],
         tflm_arena=arena,
         tflm_runtime_flash_bytes=runtime_flash_bytes,
-        tflm_runtime_flash_basis="estimate: ~16 KB core + per-op kernels (FIELD_FACTS.md: ~22 KB with KWS ops)",
+        tflm_runtime_flash_basis=TFLM_RUNTIME_FLASH_BASIS,
         frontend=frontend,
         flash_bytes=flash,
         ram_bytes=ram,
@@ -111,7 +111,7 @@ def precheck_budget(cost: Cost, target: Target, frontend: dict) -> None:
     a model that fails here would fail the measured check too, only minutes later.
     """
     bounds = dict(
-        flash_bytes=cost.weight_bytes_int8 + TFLM_CORE_FLASH_BYTES + frontend["flash_bytes"],
+        flash_bytes=cost.weight_bytes_int8 + TFLM_RUNTIME_FLASH_OS_BYTES + frontend["flash_bytes"],
         ram_bytes=cost.peak_activation_bytes + frontend["ram_bytes"],
     )
     budget = dict(flash_budget_bytes=target.flash_budget_bytes, ram_budget_bytes=target.ram_budget_bytes)

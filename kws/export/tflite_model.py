@@ -27,7 +27,7 @@ def meta_path(tflite_path: Path) -> Path:
 
 def write_meta(tflite_path: Path, *, labels: list[str], frontend: FrontendConfig, extra: dict | None = None) -> Path:
     """Write <stem>.json beside tflite_path with labels, frontend and extra (sha256, quantization, arch)."""
-    from kws.export.files import atomic_write_text
+    from kws.files import atomic_write_text
 
     meta = dict(model=Path(tflite_path).name, labels=list(labels), frontend=frontend.to_dict(), **(extra or {}))
     return atomic_write_text(meta_path(tflite_path), json.dumps(meta, indent=2) + "\n")
