@@ -22,6 +22,7 @@ from kws.errors import KwsError
 
 CFG = fe.FrontendConfig()
 FW = firmware.FIRMWARE_DIR
+REPO_DEPLOY = firmware.REPO / "deploy"
 
 
 def _c_array(text: str, name: str) -> list[str]:
@@ -265,3 +266,86 @@ def test_cross_cxx_compiler_has_the_cxx_headers(tmp_path):
         text=True,
     )
     assert done.returncode == 0, done.stderr.strip().splitlines()[:2]
+
+
+# The audio-in prototypes of STM32CubeF7 1.17's stm32746g_discovery_audio.h, the BSP deploy/mbed pins (typed from
+# ST's header: the reference main.cpp must compile against), and the little of Mbed OS main.cpp touches.
+_CUBE_F7_AUDIO_H = """#pragma once
+#include <stdint.h>
+#define AUDIO_OK ((uint8_t)0)
+#define INPUT_DEVICE_DIGITAL_MICROPHONE_2 ((uint16_t)0x0400)
+#define DEFAULT_AUDIO_IN_BIT_RESOLUTION ((uint8_t)16)
+#define DEFAULT_AUDIO_IN_CHANNEL_NBR ((uint8_t)2)
+#define AUDIO_IN_SAIx_DMAx_IRQ 70
+typedef struct { void *hdmarx; } SAI_HandleTypeDef;
+#ifdef __cplusplus
+extern "C" {
+#endif
+uint8_t BSP_AUDIO_IN_Init(uint32_t AudioFreq, uint32_t BitRes, uint32_t ChnlNbr);
+uint8_t BSP_AUDIO_IN_InitEx(uint16_t InputDevice, uint32_t AudioFreq, uint32_t BitRes, uint32_t ChnlNbr);
+uint8_t BSP_AUDIO_IN_Record(uint16_t *pData, uint32_t Size);
+uint8_t BSP_AUDIO_IN_SetVolume(uint8_t Volume);
+void HAL_DMA_IRQHandler(void *hdma);
+#ifdef __cplusplus
+}
+#endif
+"""
+_MBED_H = """#pragma once
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+using namespace std::chrono_literals;
+enum { LED1 = 1 };
+struct DigitalOut {
+    explicit DigitalOut(int) {}
+    DigitalOut &operator=(int) { return *this; }
+    operator int() const { return 0; }
+};
+struct Timer { void start() {} std::chrono::microseconds elapsed_time() const { return {}; } };
+namespace ThisThread { inline void sleep_for(std::chrono::milliseconds) {} inline void yield() {} }
+inline void NVIC_SetVector(int, uint32_t) {}
+"""
+
+
+@pytest.mark.firmware
+def test_mbed_main_compiles_against_the_pinned_bsp(generated, tmp_path):
+    """deploy/mbed/main.cpp against STM32CubeF7 1.17's audio prototypes, C++17 (what CMakeLists.txt asks): it
+    compiles, and it opens the microphone through InitEx with the input device first and the sample rate second.
+    The old Mbed-BSP call BSP_AUDIO_IN_Init(device, volume, freq) would also compile against that header, with
+    every argument meaning something else, so the call itself is checked too."""
+    if shutil.which("arm-none-eabi-g++") is None:
+        pytest.skip("arm-none-eabi-g++ not installed (make install installs it)")
+    main_cpp = REPO_DEPLOY / "mbed" / "main.cpp"
+    text = main_cpp.read_text()
+    init = re.search(r"BSP_AUDIO_IN_Init(Ex)?\s*\(([^;]*?)\)\s*!=", text, re.S)
+    assert init and init.group(1) == "Ex", "open the microphones with BSP_AUDIO_IN_InitEx (the pinned BSP)"
+    args = [a.strip() for a in init.group(2).split(",")]
+    assert args[:2] == ["INPUT_DEVICE_DIGITAL_MICROPHONE_2", "KWS_SAMPLE_RATE_HZ"], args
+    assert "cxx_std_17" in (REPO_DEPLOY / "mbed" / "CMakeLists.txt").read_text()
+    (tmp_path / "stm32746g_discovery_audio.h").write_text(_CUBE_F7_AUDIO_H)
+    (tmp_path / "mbed.h").write_text(_MBED_H)
+    done = subprocess.run(
+        ["arm-none-eabi-g++", "-mcpu=cortex-m7", "-mthumb", "-std=c++17", "-fsyntax-only", "-Werror=narrowing"]
+        + [f"-I{d}" for d in (tmp_path, generated, FW / "src")]
+        + [str(main_cpp)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr.strip().splitlines()[:4]
+
+
+def test_mbed_readme_generates_the_tflm_tree_from_the_tflm_root():
+    """create_tflm_tree.py runs `make -f <tensorflow_root>tensorflow/lite/micro/tools/make/Makefile` (tflite-micro's
+    project_generation script), so started from the project folder with no --tensorflow_root it finds no
+    Makefile: the README's command must start it in the tflite-micro root or pass --tensorflow_root ending in /."""
+    readme = (REPO_DEPLOY / "mbed" / "README.md").read_text()
+    command = " ".join(
+        line.strip().rstrip("\\")
+        for line in readme.splitlines()
+        if "create_tflm_tree" in line or "--makefile_options" in line
+    )
+    assert "create_tflm_tree.py" in command
+    runs_in_root = re.search(r"cd tflite-micro\s*&&\s*python3 tensorflow/lite/micro/tools/project_generation/", command)
+    root_flag = re.search(r"--tensorflow_root[= ]\S+/(\s|$)", command)
+    assert runs_in_root or root_flag, command
+    assert "STM32CubeF7 1.17" in readme

@@ -1,5 +1,5 @@
 // Keyword spotting on the ST DISCO_F746NG with Mbed OS 6: on-board digital microphones (WM8994 codec, SAI + DMA,
-// BSP_DISCO_F746NG) -> MFCC frontend -> TFLite Micro model -> recognizer -> serial + LED1. kws_setup()/kws_loop()
+// STM32CubeF7 BSP) -> MFCC frontend -> TFLite Micro model -> recognizer -> serial + LED1. kws_setup()/kws_loop()
 // (kws/kws_app.c) do the work; this file is the board's audio provider and responder.
 #include "mbed.h"
 #include "stm32746g_discovery_audio.h"
@@ -46,7 +46,13 @@ void BSP_AUDIO_IN_Error_CallBack(void) { kws_platform_log("kws: audio DMA error"
 int kws_platform_audio_start(kws_audio_ring_t *ring) {
     g_ring = ring;
     g_clock.start();
-    if (BSP_AUDIO_IN_Init(INPUT_DEVICE_DIGITAL_MICROPHONE_2, 100, KWS_SAMPLE_RATE_HZ) != AUDIO_OK) return -1;
+    // STM32CubeF7 1.17 BSP (README.md pins it): InitEx(InputDevice, AudioFreq, BitRes, ChnlNbr). Its 3-argument
+    // BSP_AUDIO_IN_Init takes (AudioFreq, BitRes, ChnlNbr), unlike the old Mbed BSP's (InputDevice, Volume, Freq):
+    // the old call compiles against the new header with every argument meaning something else.
+    if (BSP_AUDIO_IN_InitEx(INPUT_DEVICE_DIGITAL_MICROPHONE_2, KWS_SAMPLE_RATE_HZ, DEFAULT_AUDIO_IN_BIT_RESOLUTION,
+                            DEFAULT_AUDIO_IN_CHANNEL_NBR) != AUDIO_OK)
+        return -1;
+    if (BSP_AUDIO_IN_SetVolume(100) != AUDIO_OK) return -1;
     NVIC_SetVector(AUDIO_IN_SAIx_DMAx_IRQ, (uint32_t)kws_audio_dma_irq);  // Mbed owns the vector table
     if (BSP_AUDIO_IN_Record((uint16_t *)g_dma, sizeof(g_dma) / sizeof(g_dma[0])) != AUDIO_OK) return -2;
     return 0;
