@@ -20,7 +20,7 @@ peer (reported, not measured here). Output: JSON on stdout and in --out/footprin
 --out/footprint.png, the export artifacts in --out/footprint/<name>/.
 
 With --activations relu silu hardswish each preset is also measured with SiLU (LOGISTIC + MUL) and hard swish
-(HARD_SWISH) in place of ReLU: same params and MACs, another arena (README, "Activations").
+(HARD_SWISH) in place of ReLU: same params and MACs, another arena (docs/results.md, "Activations").
 
 Run: .venv/bin/python bench/footprint.py [--runs RUN_DIR ...] [--train-epochs 1] [--calib-clips 64]
      [--activations relu silu hardswish]

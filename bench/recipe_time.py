@@ -1,4 +1,4 @@
-"""Expected time of the README's full-dataset recipe, measured on this machine's device and scaled up.
+"""Expected time of the full-dataset recipe in docs/results.md, measured on this machine's device and scaled up.
 
 Speech Commands v0.02 cannot be downloaded here, so the recipe cannot be run whole. This bench runs the recipe's
 own growth (same seed, budgets, growth cap, batch size, learning rate and splitting presets) on the real-speech
@@ -37,7 +37,7 @@ from kws.recipe import TrainConfig
 ROOT = Path(__file__).resolve().parents[1]
 MINI = ROOT.parent / "shared" / "data" / "speech_commands_mini"
 
-# The README's "Full dataset" command (keep in step with it; tests/test_bench_recipe_time.py checks they agree).
+# The "Full dataset" command of docs/results.md (keep in step with it; tests/test_bench_recipe_time.py checks they agree).
 RECIPE = dict(
     budget_kparams=300.0,
     budget_mmacs=20.0,

@@ -51,7 +51,7 @@ def cpu_fallback_warning(train_clips: int, device: torch.device) -> str | None:
     if device.type == "cpu" and train_clips > CPU_WARN_CLIPS:
         return (
             f"warning: no GPU found; {train_clips:,} training clips will train on the CPU (slow: the full-dataset "
-            f"recipe takes about 8 h on two cores, README 'Full dataset')"
+            f"recipe takes about 8 h on two cores, docs/results.md 'Full dataset')"
         )
     return None
 
