@@ -184,3 +184,26 @@ def test_bfloat16_products_keep_the_eigenvalues_and_the_choice():
         assert (eigs[torch.bfloat16][name][0] - lam).abs().max().item() < 1e-2 * spread, name
     assert len(chosen[0] & chosen[1]) >= 0.9 * len(chosen[0])
     assert split_lanczos.fast_matmul_dtype(torch.device("cuda")) == torch.float32
+
+
+@pytest.mark.parametrize(
+    "cpuinfo,want",
+    [
+        ("flags\t\t: fpu sse2 avx2 fma\n", torch.float32),  # AMD EPYC / AVX2 only
+        ("flags\t\t: fpu avx512f avx512_bf16 amx_tile amx_int8\n", torch.float32),  # AMX without its bf16 unit
+        ("flags\t\t: fpu avx512f avx512_bf16 amx_bf16 amx_tile amx_int8\n", torch.bfloat16),  # Sapphire Rapids
+    ],
+)
+def test_auto_product_dtype_follows_the_cpu_flags(monkeypatch, cpuinfo, want):
+    """The CPU-dependent choice is checked on every CPU: "auto" reads /proc/cpuinfo, so each machine's answer is
+    tested by feeding it the other machines' flags."""
+    import builtins
+    import io
+
+    real_open = builtins.open
+
+    def fake_open(path, *args, **kwargs):
+        return io.StringIO(cpuinfo) if str(path) == "/proc/cpuinfo" else real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", fake_open)
+    assert split_lanczos.fast_matmul_dtype(torch.device("cpu")) == want
