@@ -3,7 +3,8 @@
 A run directory is self-contained: everything needed to evaluate, predict with or export a model comes from it.
 
     model.pt           best weights (a state_dict; loaded with weights_only=True)
-    last.pt            resume state: weights, optimizer, scheduler, RNG states, epoch, best so far, history
+    last.pt            resume state: weights, optimizer, scheduler, RNG states, epoch, best so far (and its
+                       weights), history
     arch.json          the ArchSpec plus num_classes
     frontend.json      the FrontendConfig the features were computed with
     labels.json        class names in output order
@@ -13,7 +14,13 @@ A run directory is self-contained: everything needed to evaluate, predict with o
     tb/                TensorBoard scalars
 
 Every file is written to a temporary sibling and moved into place with os.replace, so an interrupted write
-(Ctrl-C, a killed job) leaves either the old file or the new one, never half of one.
+(Ctrl-C, a killed job) leaves either the old file or the new one, never half of one. A kill -9 can leave the
+temporary sibling itself; a resume removes those (remove_temp_files).
+
+One commit point per epoch: last.pt is written first and holds everything the epoch produced (the best weights
+and the history too); model.pt and metrics.json are derived from it and written after it. A kill between those
+writes leaves them a step behind last.pt, never ahead, and a resume rewrites both from last.pt before anything
+else, so weights and metrics always agree.
 """
 
 from __future__ import annotations
@@ -135,7 +142,7 @@ def save_run(
     meta = dict(extra or {})
     if isinstance(meta.get("task"), TaskConfig):
         meta["task"] = meta["task"].to_dict()
-    atomic_write_json(run_dir / RUN_FILE, meta)
+    atomic_write_json(run_dir / RUN_FILE, meta)  # last of the configs: its presence means the others are there
     if weights:
         save_weights(run_dir, model)
     return run_dir
@@ -146,6 +153,22 @@ def save_state(run_dir: str | Path, state: dict) -> Path:
     path = Path(run_dir) / LAST_FILE
     atomic_torch_save(path, state)
     return path
+
+
+def remove_temp_files(run_dir: str | Path) -> list[Path]:
+    """Delete the temporary siblings (.<name>.XXXX.tmp) an atomic write killed mid-way left in run_dir."""
+    run_dir = Path(run_dir)
+    stale = sorted(p for p in run_dir.glob(".*.tmp") if p.is_file()) if run_dir.is_dir() else []
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
+
+
+def metrics_of(state: dict | ResumeState) -> dict:
+    """metrics.json as derived from a resume state (last.pt's dict or the live ResumeState)."""
+    if isinstance(state, ResumeState):
+        return dict(history=state.history, best_epoch=state.best_epoch, best_val_acc=state.best_acc)
+    return dict(history=state["history"], best_epoch=state["best_epoch"], best_val_acc=state["best_acc"])
 
 
 def read_json(path: Path) -> Any:
@@ -298,9 +321,7 @@ def write_epoch(
     if rank != 0:
         return
     run_dir = Path(run_dir)
-    if improved:
-        atomic_torch_save(run_dir / MODEL_FILE, state.best_weights)
-    save_state(
+    save_state(  # the commit point: model.pt and metrics.json below are derived from it (module docstring)
         run_dir,
         dict(
             epoch=epoch,
@@ -311,13 +332,14 @@ def write_epoch(
             rank_rng=rng,
             best_acc=state.best_acc,
             best_epoch=state.best_epoch,
+            best_weights=state.best_weights,
             history=state.history,
             train_config=train_config,
         ),
     )
-    metrics = read_metrics(run_dir)
-    metrics.update(history=state.history, best_epoch=state.best_epoch, best_val_acc=state.best_acc)
-    atomic_write_json(run_dir / METRICS_FILE, metrics)
+    if improved:
+        atomic_torch_save(run_dir / MODEL_FILE, state.best_weights)
+    atomic_write_json(run_dir / METRICS_FILE, metrics_of(state))
 
 
 def restore_epoch(
@@ -330,7 +352,11 @@ def restore_epoch(
     shuffle: torch.Generator,
     augment: torch.Generator,
 ) -> ResumeState:
-    """Load last.pt into the live objects; KwsError if it was written for another config or architecture."""
+    """Load last.pt into the live objects; KwsError if it was written for another config or architecture.
+
+    Rank 0 then rewrites model.pt and metrics.json from it: they are derived from last.pt, and a kill between the
+    writes of an epoch leaves them one epoch behind it.
+    """
     run_dir = Path(run_dir)
     saved = load_state(run_dir)
     if saved.get("train_config") != train_config:
@@ -358,12 +384,17 @@ def restore_epoch(
             "from an uninterrupted run",
             file=sys.stderr,
         )
-    best = run_dir / MODEL_FILE
+    best = saved.get("best_weights")
+    if best is None and (run_dir / MODEL_FILE).is_file():  # a last.pt written before it held the best weights
+        best = torch_load(run_dir / MODEL_FILE)
+    if rank == 0 and best is not None:  # a kill may have left them behind last.pt: rewrite both from it
+        atomic_torch_save(run_dir / MODEL_FILE, best)
+        atomic_write_json(run_dir / METRICS_FILE, metrics_of(saved))
     return ResumeState(
         start_epoch=int(saved["epoch"]),
         best_acc=float(saved["best_acc"]),
         best_epoch=int(saved["best_epoch"]),
-        best_weights=torch_load(best) if best.is_file() else None,
+        best_weights=best,
         history=list(saved["history"]),
     )
 
@@ -382,7 +413,9 @@ __all__ = [
     "load_arch",
     "load_run",
     "load_state",
+    "metrics_of",
     "read_metrics",
+    "remove_temp_files",
     "save_run",
     "save_state",
     "save_weights",

@@ -223,9 +223,13 @@ def fit(
     val = dataset.splits.get("validation")
     val_x = features(val, dataset.frontend) if val is not None and len(val.labels) else None
     state = checkpoint.ResumeState()
-    if resume and run_dir is not None and (run_dir / checkpoint.LAST_FILE).is_file():
+    restored = resume and run_dir is not None and (run_dir / checkpoint.LAST_FILE).is_file()
+    if resume and run_dir is not None and rank == 0:
+        for stale in checkpoint.remove_temp_files(run_dir):
+            print(f"resume: removed {stale}, left by an interrupted write", file=sys.stderr, flush=True)
+    if restored:
         state = checkpoint.restore_epoch(run_dir, **s.live)
-    if run_dir is not None and rank == 0:
+    if run_dir is not None and rank == 0 and not restored:  # a restored run keeps its records as they are
         checkpoint.save_run(
             run_dir,
             model,
@@ -233,7 +237,6 @@ def fit(
             dataset.labels,
             cfg,
             extra=_run_meta(dataset, extra),
-            weights=state.best_weights is None,
         )
     writer = ScalarLog(run_dir) if run_dir is not None and rank == 0 else None
     try:
@@ -288,6 +291,12 @@ def _resume_settings(run_dir: Path) -> tuple:
     from kws.data import TaskConfig
     from kws.frontend import FrontendConfig
 
+    if not (run_dir / checkpoint.RUN_FILE).is_file():  # written last of the records (checkpoint.save_run)
+        raise KwsError(
+            f"--resume: {run_dir / checkpoint.RUN_FILE} is missing, so {run_dir} holds no complete run record (the "
+            "run was stopped before its first write finished, or this is not a run directory); start it again "
+            "without --resume"
+        )
     spec, _ = checkpoint.load_arch(run_dir)
     meta = checkpoint.read_json(run_dir / checkpoint.RUN_FILE)
     if not meta.get("task") or not meta.get("data_root"):
