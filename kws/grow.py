@@ -22,7 +22,7 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -32,60 +32,17 @@ from kws.cost import cost
 from kws.errors import KwsError
 from kws.frontend import FrontendConfig
 from kws.predict import evaluate, mean_loss
+from kws.recipe import GrowConfig as GrowConfig  # re-exported: the recipe lives in kws.recipe
 from kws.report import growth_markdown
 
 
-@dataclass(frozen=True, kw_only=True)
-class GrowConfig:
-    """The growth recipe. Defaults chosen on the validation split of the mini set (bench/grow_vs_fixed.py)."""
-
-    seed_arch: str = "seed"
-    seed_width: int | None = 32  # uniform width of the seed; None keeps the preset's widths
-    # silu: best on validation at 22.6K, 56.5K and 135K retrained (README, activation search); 1.5x ReLU's RAM,
-    # counted by kws.cost / --budget-ram-kb. hardswish keeps ReLU's RAM in the seed geometry.
-    activation: str = "silu"
-    budget_kparams: float | None = None
-    budget_mmacs: float | None = None
-    budget_ram_kb: float | None = None
-    seed_epochs: int = 6
-    epochs_per_round: int = 1
-    final_epochs: int = 31
-    total_epochs: int | None = None  # when set, final_epochs = total - seed - rounds (equal-epoch comparisons)
-    max_rounds: int = 12
-    growth_per_round: float = 0.5  # cap per round, as a fraction of the current cost
-    max_width: int | None = 512
-    eps: float = 1e-2
-    tau: float = 0.0
-    cost_metric: str = "params"  # params | macs | both
-    selector: str = "exact"  # exact (S_own + S_dw) | own (public code's S_own) | random (ablation)
-    surrogate_beta: float = splitting.FAST.surrogate_beta  # softplus surrogate for ReLU's a''
-    # Each round's pass: splitting.resolve_preset (FAST while narrow, WIDE once wide); set fields override it.
-    split_solver: str = "auto"  # auto | dense (form S, eigh; FAST) | lanczos (matrix-free, every position; WIDE)
-    split_clips: int | None = None  # clips of the splitting pass
-    position_stride: int | None = None  # keep ~1 in N (clip, position) rows (unbiased); dense solver only
-    split_sampling: str | None = None  # how those rows are drawn: importance | uniform
-    split_clip_sampling: str | None = None  # how the clips are drawn: stratified | importance
-    lanczos_iters: int | None = None  # Lanczos steps per layer with the lanczos solver
-    # retrain: chosen on the validation split of the mini set (bench/grow_vs_fixed.py, SiLU, 5 seeds at 22.6K:
-    # val 88.0 +- 0.6% retrained vs 86.4 +- 1.5% continued vs 85.9 +- 0.9% uniform width; the same order at
-    # 56.5K and 135K, README "Does growing beat hand-sizing?").
-    finish: str = "retrain"  # continue | retrain
-    compare_retrain: bool = False
-    seed: int = 0
-    train: train.TrainConfig = field(default_factory=train.TrainConfig)
-
-    @property
-    def budget(self) -> selection.Budget:
-        return selection.Budget(
-            params=None if self.budget_kparams is None else int(self.budget_kparams * 1000),
-            macs=None if self.budget_mmacs is None else int(self.budget_mmacs * 1e6),
-            ram_bytes=None if self.budget_ram_kb is None else int(self.budget_ram_kb * 1024),
-        )
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["train"] = self.train.to_dict() if hasattr(self.train, "to_dict") else asdict(self.train)
-        return d
+def budget_of(cfg: GrowConfig) -> selection.Budget:
+    """The recipe's hard limits in the units kws.selection counts (params, MACs, bytes)."""
+    return selection.Budget(
+        params=None if cfg.budget_kparams is None else int(cfg.budget_kparams * 1000),
+        macs=None if cfg.budget_mmacs is None else int(cfg.budget_mmacs * 1e6),
+        ram_bytes=None if cfg.budget_ram_kb is None else int(cfg.budget_ram_kb * 1024),
+    )
 
 
 def seed_spec(cfg: GrowConfig) -> models.ArchSpec:
@@ -97,7 +54,7 @@ def seed_spec(cfg: GrowConfig) -> models.ArchSpec:
 
 def check_budget(cfg: GrowConfig, spec: models.ArchSpec, num_classes: int) -> None:
     """A budget below the seed, or no budget at all, is a one-line error."""
-    b = cfg.budget
+    b = budget_of(cfg)
     if b.params is None and b.macs is None and b.ram_bytes is None:
         raise KwsError("give at least one budget: --budget-kparams, --budget-mmacs or --budget-ram-kb")
     c = cost(spec, num_classes)
@@ -193,7 +150,7 @@ def _select(cfg: GrowConfig, model: models.DSCNN, train_xy: tuple, num_classes: 
     if cfg.selector == "random":
         sel = selection.select_random(
             model.spec,
-            cfg.budget,
+            budget_of(cfg),
             growth_cap=cfg.growth_per_round,
             max_width=cfg.max_width,
             cost_metric=cfg.cost_metric,
@@ -207,7 +164,7 @@ def _select(cfg: GrowConfig, model: models.DSCNN, train_xy: tuple, num_classes: 
     sel = selection.select_splits(
         model.spec,
         eigs,
-        cfg.budget,
+        budget_of(cfg),
         eps=cfg.eps,
         tau=cfg.tau,
         growth_cap=cfg.growth_per_round,
@@ -345,7 +302,7 @@ def _finish(
         )
         _log(f"grow: final ({how}, {epochs} epochs): test {ev['acc']:.3f}")
     c = cost(grown.spec, num_classes)
-    budget = cfg.budget
+    budget = budget_of(cfg)
     report = dict(
         config=cfg.to_dict(),
         rounds=records,

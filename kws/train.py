@@ -286,11 +286,24 @@ def limit_train(dataset: Dataset, clips: int, seed: int = 0) -> Dataset:
     return replace(dataset, splits={**dataset.splits, "train": small})
 
 
-def _resume_settings(run_dir: Path) -> tuple:
-    """(spec, data root, TrainConfig, TaskConfig, FrontendConfig, train_clips) saved in a run directory."""
+@dataclass(frozen=True)
+class RunSettings:
+    """What a run directory records about how it was made (arch.json, train_config.json, frontend.json, run.json)."""
+
+    spec: Any  # kws.models.ArchSpec
+    data_root: str
+    cfg: TrainConfig
+    task: Any  # kws.data.TaskConfig
+    frontend: Any  # kws.frontend.FrontendConfig
+    train_clips: int | None
+
+
+def resume_settings(run_dir: str | Path) -> RunSettings:
+    """The settings saved in a run directory, for --resume (KwsError when its record is incomplete)."""
     from kws.data import TaskConfig
     from kws.frontend import FrontendConfig
 
+    run_dir = Path(run_dir)
     if not (run_dir / checkpoint.RUN_FILE).is_file():  # written last of the records (checkpoint.save_run)
         raise KwsError(
             f"--resume: {run_dir / checkpoint.RUN_FILE} is missing, so {run_dir} holds no complete run record (the "
@@ -301,9 +314,98 @@ def _resume_settings(run_dir: Path) -> tuple:
     meta = checkpoint.read_json(run_dir / checkpoint.RUN_FILE)
     if not meta.get("task") or not meta.get("data_root"):
         raise KwsError(f"--resume: {run_dir / checkpoint.RUN_FILE} names no data root or task; cannot rebuild the data")
-    cfg = TrainConfig.from_dict(checkpoint.read_json(run_dir / checkpoint.TRAIN_CONFIG_FILE))
-    frontend = FrontendConfig.from_dict(checkpoint.read_json(run_dir / checkpoint.FRONTEND_FILE))
-    return spec, meta["data_root"], cfg, TaskConfig.from_dict(meta["task"]), frontend, meta.get("train_clips")
+    return RunSettings(
+        spec=spec,
+        data_root=meta["data_root"],
+        cfg=TrainConfig.from_dict(checkpoint.read_json(run_dir / checkpoint.TRAIN_CONFIG_FILE)),
+        task=TaskConfig.from_dict(meta["task"]),
+        frontend=FrontendConfig.from_dict(checkpoint.read_json(run_dir / checkpoint.FRONTEND_FILE)),
+        train_clips=meta.get("train_clips"),
+    )
+
+
+def _differences(rec: RunSettings, typed: dict) -> list[str]:
+    """'--flag typed (the run's: recorded, in file)' for each setting given on --resume that is not the record's."""
+    from kws.models import resolve_arch
+    from kws.recipe import config_changes, flag
+
+    out = []
+
+    def note(name: str, recorded: Any, value: Any, file: str) -> None:
+        shown = {"--no-augment": ("augment", "no augment")}.get(name)
+        if shown:
+            recorded, value = (shown[0] if recorded else shown[1]), (shown[0] if value else shown[1])
+        out.append(f"{name} {value} (the run's: {recorded}, {file})")
+
+    if typed.get("arch") is not None:
+        spec = resolve_arch(typed["arch"])
+        same = dict(activation=rec.spec.activation, dropout=rec.spec.dropout, input_shape=rec.spec.input_shape)
+        if replace(spec, **same) != rec.spec:
+            out.append(f"--arch {typed['arch']} (the run's is another architecture, {checkpoint.ARCH_FILE})")
+    for name, recorded in (("activation", rec.spec.activation), ("dropout", rec.spec.dropout)):
+        if typed.get(name) is not None and typed[name] != recorded:
+            note(f"--{name}", recorded, typed[name], checkpoint.ARCH_FILE)
+    if typed.get("data_root") is not None and Path(typed["data_root"]).resolve() != Path(rec.data_root).resolve():
+        note("--data", rec.data_root, typed["data_root"], checkpoint.RUN_FILE)
+    if typed.get("train_clips") is not None and typed["train_clips"] != rec.train_clips:
+        note("--train-clips", rec.train_clips or "every clip", typed["train_clips"], checkpoint.RUN_FILE)
+    if typed.get("cfg") is not None:
+        for name, recorded, value in config_changes(rec.cfg.to_dict(), typed["cfg"].to_dict()):
+            note(flag(name.split(".")[0]), recorded, value, checkpoint.TRAIN_CONFIG_FILE)
+    if typed.get("task") is not None:
+        for name, recorded, value in config_changes(rec.task.to_dict(), typed["task"].to_dict()):
+            shown = (",".join(recorded), ",".join(value)) if name == "words" else (recorded, value)
+            note(flag(f"task.{name}" if name == "words" else name), *shown, checkpoint.RUN_FILE)
+    if typed.get("frontend") is not None and typed["frontend"] != rec.frontend:
+        out.append(f"frontend {typed['frontend']} (the run's: {rec.frontend}, {checkpoint.FRONTEND_FILE})")
+    return out
+
+
+def check_device(device: str | None) -> None:
+    """A --device this torch cannot use is a one-line error now, not a traceback after the data has loaded."""
+    if not device:
+        return
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise KwsError(f"--device {device!r} is not a torch device; use cpu, cuda or cuda:N") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise KwsError(
+                f"--device {device}: this torch {torch.__version__} has no usable CUDA GPU; leave --device out (or "
+                "--device cpu) to train on the CPU"
+            )
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise KwsError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) here (cuda:0 ...)")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise KwsError(f"--device {device}: MPS is not available here; leave --device out to train on the CPU")
+    elif dev.type not in ("cpu", "cuda", "mps"):
+        raise KwsError(f"--device {device}: kws trains on cpu, cuda or mps")
+
+
+def check_words(data_root: str | Path, words: tuple[str, ...]) -> None:
+    """Every keyword names a folder of .wav clips in the dataset (checked before the dataset loads)."""
+    from kws.data import list_words
+
+    root = Path(data_root)
+    if not root.is_dir():
+        return  # load_dataset says what is wrong with the folder itself
+    present = {w for w, paths in list_words(root).items() if paths}
+    missing = [w for w in words if w not in present]
+    if missing:
+        raise KwsError(
+            f"--words: no folder of .wav clips for {', '.join(missing)} in {root}; it has "
+            f"{', '.join(sorted(present)) or 'none'}"
+        )
+
+
+def _check_new(cfg: TrainConfig, dropout: float | None, train_clips: int | None) -> None:
+    if cfg.epochs < 1:
+        raise KwsError(f"--epochs {cfg.epochs} must be >= 1")
+    if dropout is not None and not 0 <= dropout < 1:
+        raise KwsError(f"--dropout {dropout} must be a probability in [0, 1)")
+    if train_clips is not None and train_clips < 1:
+        raise KwsError(f"--train-clips {train_clips} must be >= 1 (leave it out to train on every clip)")
 
 
 def train_run(
@@ -324,21 +426,42 @@ def train_run(
     """The `kws train` job: load the data, build the model, fit, then test the best weights. Returns metrics.
 
     With resume=True every setting comes from run_dir (arch.json, train_config.json, frontend.json, run.json) and
-    training continues from last.pt; the other arguments must then be left out.
+    training continues from last.pt; a setting also passed here must equal the record (KwsError naming each that
+    does not), and nothing in run_dir is written before that check.
     """
     from kws.data import TaskConfig, load_dataset
     from kws.frontend import FrontendConfig
     from kws.models import create
 
     run_dir = Path(run_dir)
+    check_device(device)
     if resume:
-        arch, data_root, cfg, task, frontend, train_clips = _resume_settings(run_dir)
+        rec = resume_settings(run_dir)
+        typed = dict(arch=arch, data_root=data_root, cfg=cfg, task=task, frontend=frontend)
+        typed.update(activation=activation, dropout=dropout, train_clips=train_clips)
+        diffs = _differences(rec, typed)
+        if diffs:
+            raise KwsError(
+                f"--resume: {'; '.join(diffs)}; a resume takes the run's own settings: leave those flags out, or "
+                "train into a new --out"
+            )
+        arch, data_root, cfg, task, frontend, train_clips = (
+            rec.spec,
+            rec.data_root,
+            rec.cfg,
+            rec.task,
+            rec.frontend,
+            rec.train_clips,
+        )
         activation = dropout = None  # already in the saved spec
     elif (run_dir / checkpoint.LAST_FILE).is_file():
         raise KwsError(f"--out {run_dir} already holds a run; add --resume to continue it or choose a new --out")
     if arch is None or data_root is None:
         raise KwsError("kws train needs --arch and --data (or --resume on an existing --out)")
     cfg, task, frontend = cfg or TrainConfig(), task or TaskConfig(), frontend or FrontendConfig()
+    if not resume:
+        _check_new(cfg, dropout, train_clips)
+        check_words(data_root, task.words)
     rank, _ = init_distributed()
     dataset = load_dataset(data_root, task=task, frontend=frontend, progress=progress and rank == 0)
     if train_clips:
@@ -374,7 +497,10 @@ def train_run(
 __all__ = [
     "OPTIMIZERS",
     "SCHEDULES",
+    "RunSettings",
     "TrainConfig",
+    "check_device",
+    "check_words",
     "dist_info",
     "evaluate",
     "fit",
@@ -386,6 +512,7 @@ __all__ = [
     "mean_loss",
     "select_device",
     "shard_batches",
+    "resume_settings",
     "train_one_epoch",
     "train_run",
 ]

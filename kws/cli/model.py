@@ -1,4 +1,7 @@
-"""`kws train`, `kws eval`, `kws predict`, `kws cost`: thin handlers over kws.train, kws.predict and kws.cost."""
+"""`kws train`, `kws eval`, `kws predict`, `kws cost`: thin handlers over kws.train, kws.predict and kws.cost.
+
+`kws train` lives in kws.cli.train (registered here, in this order).
+"""
 
 from __future__ import annotations
 
@@ -26,28 +29,9 @@ def _register_cost(sub) -> None:
 
 
 def _register_train(sub) -> None:
-    p = sub.add_parser("train", help="train a DS-CNN into a run directory (torchrun-ready)")
-    p.add_argument("--arch", help="preset or spec JSON (default ds-cnn-s; taken from --out with --resume)")
-    p.add_argument("--data", help="Speech Commands folder (v0.02 layout)")
-    p.add_argument("--out", required=True, help="run directory to write")
-    p.add_argument("--epochs", type=int, default=40)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--optimizer", choices=("adam", "adamw", "sgd"), default="adam")
-    p.add_argument("--weight-decay", type=float, default=0.0)
-    p.add_argument("--warmup-epochs", type=int, default=0)
-    p.add_argument("--label-smoothing", type=float, default=0.0)
-    p.add_argument("--activation", choices=ACTIVATIONS, help="override the spec's activation")
-    p.add_argument("--dropout", type=float, help="dropout before the classifier (overrides the spec)")
-    p.add_argument("--no-augment", action="store_true", help="train on clean cached features (no noise/shift)")
-    p.add_argument("--train-clips", type=int, help="train on a fixed class-balanced subset of N clips (smoke runs)")
-    p.add_argument("--device", help="torch device (default: this process's GPU if any, else cpu)")
-    p.add_argument("--threads", type=int, help="CPU threads for torch (1 is fastest on a busy shared machine)")
-    p.add_argument("--resume", action="store_true", help="continue the interrupted run in --out exactly")
-    p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
-    p.add_argument("--json", action="store_true", help="print the final metrics as JSON")
-    p.set_defaults(handler=_train)
+    from kws.cli import train  # kws train's flags and handler have their own module
+
+    train.register(sub)
 
 
 def _register_eval(sub) -> None:
@@ -96,54 +80,6 @@ def _cost(args: argparse.Namespace) -> int:
         f"MACs {c.macs:,}; peak int8 activations {c.peak_activation_bytes:,} B; "
         f"int8 weights {c.weight_bytes_int8:,} B"
     )
-    return 0
-
-
-def _train(args: argparse.Namespace) -> int:
-    from kws.data import AugmentConfig
-    from kws.train import TrainConfig, train_run
-
-    progress = not args.quiet
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
-    if args.resume:
-        metrics = train_run(args.out, resume=True, progress=progress, device=args.device)
-    else:
-        cfg = TrainConfig(
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            optimizer=args.optimizer,
-            weight_decay=args.weight_decay,
-            warmup_epochs=args.warmup_epochs,
-            label_smoothing=args.label_smoothing,
-            seed=args.seed,
-            augment=None if args.no_augment else AugmentConfig(),
-        )
-        metrics = train_run(
-            args.out,
-            arch=args.arch or "ds-cnn-s",
-            data_root=args.data,
-            cfg=cfg,
-            activation=args.activation,
-            dropout=args.dropout,
-            train_clips=args.train_clips,
-            progress=progress,
-            device=args.device,
-        )
-    if not metrics:  # a non-zero rank under torchrun: rank 0 reports
-        return 0
-    if args.json:
-        print(json.dumps(metrics, indent=2))
-    else:
-        test = metrics.get("test", {})
-        print(
-            f"{args.out}: best epoch {metrics.get('best_epoch')} (validation {metrics.get('best_val_acc', 0):.4f}), "
-            f"test {test.get('acc', float('nan')):.4f} on {test.get('n', 0)} clips, "
-            f"{metrics.get('seconds_per_epoch') or 0:.2f} s/epoch"
-        )
     return 0
 
 
