@@ -11,10 +11,10 @@ The presets are not trained to convergence: they are trained --train-epochs (def
 so that the int8 scales, the parity columns and the flatbuffer are those of a non-degenerate net. The arena does
 not depend on the weights, but the flatbuffer does: at random init every folded bias is zero and the converter
 shares identical constant buffers (ds-cnn-s: 25 distinct buffers instead of 33, 42,440 B instead of 46,296 B).
-With --train-epochs 0 they stay random-init; if TFLM then aborts (FIELD_FACTS.md: some int8 softmax scales of
+With --train-epochs 0 they stay random-init; if TFLM then aborts (docs/device.md: some int8 softmax scales of
 untrained nets), that is recorded in the row's events and the preset is retried after one epoch.
 
-Reference figures (FIELD_FACTS.md) are printed beside each preset: Hello Edge params / MACs / peak activations,
+Reference figures (docs/device.md) are printed beside each preset: Hello Edge params / MACs / peak activations,
 the host TFLM arena measured earlier, the paper's float and ML-zoo's int8 accuracy; MicroNet-KWS-M is listed as a
 peer (reported, not measured here). Output: JSON on stdout and in --out/footprint.json, bars in
 --out/footprint.png, the export artifacts in --out/footprint/<name>/.
@@ -48,7 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MINI = ROOT.parent / "shared" / "data" / "speech_commands_mini"
 PRESET_NAMES = ("ds-cnn-s", "ds-cnn-m", "ds-cnn-l")
 
-# FIELD_FACTS.md: Hello Edge counts (TFLite graphs), the host TFLM arena, float (paper) and int8 (ML-zoo) top-1 %.
+# docs/device.md: Hello Edge counts (TFLite graphs), the host TFLM arena, float (paper) and int8 (ML-zoo) top-1 %.
 REFERENCE = {
     "ds-cnn-s": dict(
         params=22_604,
@@ -82,7 +82,7 @@ PEERS = [
         flash_kb=182,
         arena_kb=100,
         int8_acc=95.8,
-        source="FIELD_FACTS.md (reported, not measured here)",
+        source="docs/device.md (reported, not measured here)",
     )
 ]
 
@@ -268,7 +268,7 @@ def plot(rows: list[dict], target: dict, path: Path) -> None:
         )
     ref = [(i, r["reference"]["tflm_arena_bytes"] / kb) for i, r in enumerate(rows) if r["reference"]]
     ax_r.scatter(
-        [i for i, _ in ref], [v for _, v in ref], marker="_", s=600, color="k", zorder=3, label="FIELD_FACTS arena"
+        [i for i, _ in ref], [v for _, v in ref], marker="_", s=600, color="k", zorder=3, label="docs/device.md arena"
     )
     ax_f.axhline(target["flash_budget_bytes"] / kb, ls="--", color="grey", label=f"{target['name']} budget")
     ax_r.axhline(target["ram_budget_bytes"] / kb, ls="--", color="grey", label=f"{target['name']} budget")

@@ -37,7 +37,7 @@ from kws.recipe import TrainConfig
 ROOT = Path(__file__).resolve().parents[1]
 MINI = ROOT.parent / "shared" / "data" / "speech_commands_mini"
 
-# The "Full dataset" command of docs/results.md (keep in step with it; tests/test_bench_recipe_time.py checks they agree).
+# The "Full dataset" command of docs/results.md (keep in step; tests/test_bench_recipe_time.py checks they agree).
 RECIPE = dict(
     budget_kparams=300.0,
     budget_mmacs=20.0,
@@ -53,7 +53,7 @@ RECIPE = dict(
     lr=2e-3,
 )
 # 12-class v0.02 training split per epoch: the ten words' training files plus 10% silence and 10% unknown
-# (FIELD_FACTS.md conventions); 30,769 word files is the commonly reported count, not counted here.
+# (docs/device.md conventions); 30,769 word files is the commonly reported count, not counted here.
 FULL_TRAIN_CLIPS = 36_923
 
 

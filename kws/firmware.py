@@ -35,7 +35,7 @@ from kws.files import atomic_write_text
 
 REPO = Path(__file__).resolve().parents[1]
 FIRMWARE_DIR = REPO / "firmware_stub"
-# TFLM MicroMutableOpResolver methods for the builtin ops an exported DS-CNN uses (FIELD_FACTS: TFLite graph).
+# TFLM MicroMutableOpResolver methods for the builtin ops an exported DS-CNN uses (docs/device.md: TFLite graph).
 TFLM_OP_METHODS = {
     "CONV_2D": "AddConv2D",
     "DEPTHWISE_CONV_2D": "AddDepthwiseConv2D",
@@ -56,7 +56,7 @@ DEFAULT_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "FULLY_CONNECT
 # Until a model exists: the standard int8 softmax output (scale 1/256, zero point -128) and an input range that
 # covers the c0 of digital silence, ln(log_offset) * sqrt(num_mel_bins), symmetrically.
 DEFAULT_OUTPUT_SCALE, DEFAULT_OUTPUT_ZERO_POINT = 1.0 / 256.0, -128
-ARENA_MARGIN = 0.05  # TFLM on Cortex-M with CMSIS-NN needs ~1% more arena than the host measurement (FIELD_FACTS)
+ARENA_MARGIN = 0.05  # TFLM on Cortex-M with CMSIS-NN needs ~1% more arena than the host measurement (docs/device.md)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -56,7 +56,7 @@ def growth_markdown(report: dict) -> str:
         "",
         f"Budget use: {use}.",
         "",
-        "With ReLU the splitting index uses a softplus surrogate for a'' (SPLITTING.md): the predicted loss"
+        "With ReLU the splitting index uses a softplus surrogate for a'' (docs/splitting.md): the predicted loss"
         " change is then approximate; with SiLU it is exact to second order, with hard swish exact where |z| < 3.",
     ]
     return "\n".join(lines) + "\n"

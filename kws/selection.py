@@ -1,7 +1,7 @@
 """Which units to split this round: a budget-aware greedy choice by predicted loss decrease per unit of cost.
 
 A split of unit j with splitting index lambda_j < 0 and step eps lowers the loss by gain = -(eps^2 / 2) lambda_j
-(Liu et al. 2019, docs/SPLITTING.md). Its cost is the exact marginal cost of one more channel in its layer,
+(Liu et al. 2019, docs/splitting.md). Its cost is the exact marginal cost of one more channel in its layer,
 counted by kws.cost on the spec (own fan-in + BN, the copied depthwise filter + BN, one more input column of the
 next pointwise layer or classifier). That marginal cost grows as neighbouring layers widen, so it is recomputed
 after every pick. Units are taken greedily by gain / cost -- what the LP relaxation of Wang et al.'s energy-aware

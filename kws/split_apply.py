@@ -1,7 +1,7 @@
 """split(): apply a splitting plan to a DS-CNN, giving a new, wider one (Liu, Wu, Wang, NeurIPS 2019).
 
 Each planned unit's filter becomes theta + eps*v and an appended offspring theta - eps*v; both halve the unit's
-outgoing weight, so eps = 0 leaves the function unchanged (docs/SPLITTING.md). Which units and directions come
+outgoing weight, so eps = 0 leaves the function unchanged (docs/splitting.md). Which units and directions come
 from kws.splitting (the matrices and their eigenvectors) and kws.selection (the plan); kws.splitting re-exports
 split(). Depends only on kws.models and kws.errors.
 """

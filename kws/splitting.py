@@ -3,7 +3,7 @@
 Liu, Wu, Wang, "Splitting Steepest Descent for Growing Neural Architectures" (NeurIPS 2019). A unit (one output
 channel of conv1 or of a block's pointwise conv) computes h = a(z), z = c * (theta . x_p) + b with c the frozen
 BN scale. Splitting theta into theta +/- eps*v, each copy carrying half of the outgoing weight, changes the mean
-loss by (eps^2 / 2) v^T S v + O(eps^3) with (docs/SPLITTING.md)
+loss by (eps^2 / 2) v^T S v + O(eps^3) with (docs/splitting.md)
 
     S = S_own + S_dw
     S_own = E[ sum_p g_p a''(z_p) c^2 x_p x_p^T ]
@@ -158,7 +158,7 @@ def _own_gram(xr: torch.Tensor, w: torch.Tensor, out: torch.Tensor) -> None:
 
 def _dw_gram(a: torch.Tensor, xu: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """sum_r w[r, c] J_rc J_rc^T with J_rc = sum_k a[r, c, k] xu[r, k]: a (R, Cc, K), xu (R, K, D) -> (Cc, D, D)."""
-    j = torch.bmm(a, xu).transpose(0, 1).contiguous()  # (Cc, R, D): the pushed patches J_q of SPLITTING.md
+    j = torch.bmm(a, xu).transpose(0, 1).contiguous()  # (Cc, R, D): the pushed patches J_q of docs/splitting.md
     return (j * w.T.unsqueeze(2)).transpose(1, 2) @ j
 
 

@@ -7,7 +7,7 @@ output is resampled to 16 kHz, trimmed of silence, scaled to a random peak and p
 speaker spans two splits (the property the official `_nohash_` lists guarantee for real speech).
 
 Synthetic speech is for exercising the pipeline, not for a deployable model: a DS-CNN trained on it reaches
-about 32% on real speech (FIELD_FACTS.md, measured on speech_commands_mini).
+about 32% on real speech (docs/device.md, measured on speech_commands_mini).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ def summary_mod():
 
 
 def test_uniform_width_is_the_widest_that_fits(gvf):
-    # ds-cnn-s is the uniform width-64 DS-CNN-S geometry: 22,604 deployed params (Hello Edge, FIELD_FACTS.md)
+    # ds-cnn-s is the uniform width-64 DS-CNN-S geometry: 22,604 deployed params (Hello Edge, docs/device.md)
     assert gvf.uniform_width("ds-cnn-s", 22_604) == 64
     assert gvf.uniform_width("ds-cnn-s", 22_603) == 63
 

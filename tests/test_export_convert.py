@@ -74,7 +74,7 @@ def test_macs_and_params_from_the_graph_equal_the_cost_model(converted):
     assert macs == expected.macs
     assert params == expected.params_deployed
     if model.spec == create("ds-cnn-s").spec:
-        assert macs == 2_656_768 and params == 22_604  # FIELD_FACTS.md, measured from the Hello Edge graphs
+        assert macs == 2_656_768 and params == 22_604  # docs/device.md, measured from the Hello Edge graphs
 
 
 def test_int8_graph_is_full_integer_with_micro_ops_only(converted):

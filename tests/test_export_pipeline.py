@@ -83,10 +83,10 @@ def test_report_keys_and_figures(exported):
         "parity",
     ):
         assert key in r
-    assert (r["macs"], r["params"]) == (2_656_768, 22_604)  # FIELD_FACTS, counted from the Hello Edge graph
+    assert (r["macs"], r["params"]) == (2_656_768, 22_604)  # docs/device.md, counted from the Hello Edge graph
     assert sum(row["macs"] for row in r["per_layer"]) == r["macs"] == cost("ds-cnn-s").macs
     assert r["model_bytes"] == (exported["out"] / "model_int8.tflite").stat().st_size
-    assert r["tflm_arena"]["head_bytes"] == 16_000  # FIELD_FACTS: S head 16,000 B
+    assert r["tflm_arena"]["head_bytes"] == 16_000  # docs/device.md: S head 16,000 B
     assert r["ram_bytes"] == r["tflm_arena_bytes"] + r["frontend"]["ram_bytes"]
     assert r["flash_bytes"] == r["model_bytes"] + r["tflm_runtime_flash_bytes"] + r["frontend"]["flash_bytes"]
     # TFLM with these ops built for cortex-m4 (outside the project): 44,280 B at -Os, 57,139 B at -O2, ~1.5 KB glue

@@ -4,7 +4,7 @@ Covers: measure_arena() (parsed from the RecordingMicroAllocator's printout) equ
 which the real interpreter allocates and invokes, found by bisection in a separate child process written here;
 the head equals the analytic int8 peak of kws.cost, each tensor rounded to 16 B: the (input + output) pair with
 ReLU, with SiLU also 3 outputs (LOGISTIC + MUL keep x, sigmoid(x) and the product live), with hard swish 2 (one
-HARD_SWISH op), on uneven widths; the figures are near FIELD_FACTS' x86-64 measurements (S 24,624 B; M 70,592 B;
+HARD_SWISH op), on uneven widths; the figures are near docs/device.md's x86-64 measurements (S 24,624 B; M 70,592 B;
 L 115,744 B); an invalid model fails as a one-line KwsError.
 Run: .venv/bin/pytest tests/test_export_tflm.py -q   (~20 s; -m slow adds ds-cnn-m and ds-cnn-l, ~1 min)
 """
@@ -79,7 +79,7 @@ def _check(arch: str, tmp_path) -> None:
     assert usage.total_bytes == usage.head_bytes + usage.tail_bytes
     # The head holds the largest (input, output) pair, each tensor placed on a 16 B boundary.
     assert usage.head_bytes == max(_r16(np.prod(x.inp)) + _r16(np.prod(x.out)) for x in cost(arch).per_layer)
-    # Same order as FIELD_FACTS (another converter build gave a slightly larger tail there).
+    # Same order as docs/device.md (another converter build gave a slightly larger tail there).
     assert abs(usage.total_bytes - FIELD_FACTS_ARENA[arch]) <= 0.03 * FIELD_FACTS_ARENA[arch]
 
 

@@ -1,4 +1,4 @@
-"""kws.splitting against independent references, on a tiny float64 DS-CNN (docs/SPLITTING.md, tests 1-5).
+"""kws.splitting against independent references, on a tiny float64 DS-CNN (docs/splitting.md, tests 1-5).
 
 1. S equals the brute-force Hessian combination H11 + H22 - H12 - H21 of the explicitly split two-copy network
    (torch.autograd.functional.hessian), for conv1, a non-final pointwise layer and the last pointwise layer; S_own

@@ -1,6 +1,6 @@
 """Rebuild a trained torch DS-CNN as an NHWC Keras model with BatchNorm folded, for the TFLite converter.
 
-Why a Keras rebuild and not a graph translator (FIELD_FACTS.md, "TFLite int8 conversion"): torch -> ONNX ->
+Why a Keras rebuild and not a graph translator (docs/device.md, "TFLite int8 conversion"): torch -> ONNX ->
 onnx2tf hard-pins old TensorFlow/numpy/protobuf and needs its own venv; litert-torch pulls jax/transformers and
 keeps the NCHW input layout. A DS-CNN is six kinds of layer, so rebuilding it by hand is short, exact (float
 outputs within ~1e-5 of torch) and gives the converter the graph TFLite Micro wants: CONV_2D,

@@ -5,7 +5,7 @@
 - ONNX (onnxruntime) vs torch: max |logit difference|.
 - int8 vs float TFLite: top-1 agreement, and accuracy of each on the run's test split (quantization loss).
 - TFLite Micro vs ai_edge_litert on the int8 model: max |output difference| in LSB (TFLM's kernels are not
-  bit-exact with the optimized TFLite ones; FIELD_FACTS.md measured <= 1).
+  bit-exact with the optimized TFLite ones; docs/device.md measured <= 1).
 """
 
 from __future__ import annotations

@@ -2,12 +2,12 @@
 
 PyPI `tflite-micro` wraps the TFLM C++ interpreter with the RecordingMicroAllocator. It has no getter for arena
 use: print_allocations() writes "Arena allocation total/head/tail N bytes" to the C-level stderr, and the
-interpreter can SIGABRT the whole process on some int8 softmax scales (FIELD_FACTS.md). So every probe runs in a
+interpreter can SIGABRT the whole process on some int8 softmax scales (docs/device.md). So every probe runs in a
 child Python whose stderr is a pipe we parse; a crash there becomes a KwsError here, never a dead exporter.
 
 head = the planned activation tensors (the analytic in+out peak rounded to 16 B for a DS-CNN); tail = persistent
 interpreter state (node structs, quantization params, kernel scratch). Figures are for the x86-64 host build;
-Cortex-M with CMSIS-NN measured ~+1% (FIELD_FACTS.md), covered by the RAM reserve of each target.
+Cortex-M with CMSIS-NN measured ~+1% (docs/device.md), covered by the RAM reserve of each target.
 """
 
 from __future__ import annotations
