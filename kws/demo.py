@@ -39,20 +39,28 @@ def dataset(out: Path, per_word: int) -> Path:
 
 
 def run_demo(
-    out: str | Path = "demo_out", *, budget_kparams: float = 12.0, per_word: int = 100, target: str = "cortex-m4"
+    out: str | Path = "demo_out",
+    *,
+    budget_kparams: float = 12.0,
+    per_word: int = 100,
+    target: str = "cortex-m4",
+    words: tuple[str, ...] | None = None,
 ) -> dict:
-    """Run the pipeline into `out`; returns where everything is. Re-running resumes finished steps."""
-    from kws.export import export_run
-    from kws.grow import GrowConfig, grow
-    from kws.report import write_report
+    """Run the pipeline into `out`; returns where everything is. Re-running resumes finished steps, and a re-run
+    whose settings (budget, words) differ from the first one's is a KwsError, not a silent reuse.
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    root = dataset(out, per_word)
-    run_dir = out / "grown"
+    words: the keywords to classify (default: the 10 of Speech Commands); ("yes", "no") is micro_speech's task.
+    """
+    from kws.data import TaskConfig
+    from kws.export import export_run
+    from kws.grow import GrowConfig, check_resume, grow
+    from kws.report import write_report
+    from kws.synth import SynthConfig
+
+    if per_word < 1:
+        raise KwsError(f"--per-word {per_word} must be >= 1")
     base = GrowConfig()
-    cfg = GrowConfig(
+    cfg = GrowConfig(  # checked (budget finite and > 0) before minutes of speech synthesis
         budget_kparams=budget_kparams,
         seed_width=16,
         seed_epochs=5,
@@ -62,9 +70,21 @@ def run_demo(
         split_clips=256,
         train=replace(base.train, batch_size=64),
     )
+    task = TaskConfig(words=words) if words else TaskConfig()
+    spoken = SynthConfig().words
+    if not (REAL_DATA / "validation_list.txt").is_file() and set(task.words) - set(spoken):
+        missing = ", ".join(w for w in task.words if w not in spoken)
+        raise KwsError(f"--words: the demo's synthetic dataset has no {missing}; choose from {', '.join(spoken)}")
+    out = Path(out)
+    run_dir = out / "grown"
+    if run_dir.is_dir():  # a finished or interrupted earlier demo: its settings must be these
+        check_resume(run_dir, cfg, None, task, None)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    root = dataset(out, per_word)
     if not (run_dir / "growth_report.json").is_file():
         _log(f"growing a DS-CNN to {budget_kparams:g}K parameters into {run_dir}")
-        grow(root, run_dir, cfg, resume=run_dir.exists())
+        grow(root, run_dir, cfg, task=task, resume=run_dir.exists())
     export_dir = run_dir / "export"
     _log(f"exporting for {target} into {export_dir}")
     try:

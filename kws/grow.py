@@ -24,6 +24,7 @@ import sys
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -98,13 +99,86 @@ def _write_round(run_dir: Path, index: int, model: models.DSCNN, record: dict) -
 
 
 def _load_rounds(run_dir: Path, num_classes: int) -> tuple[list[dict], models.DSCNN | None]:
+    """The complete rounds so far and the last one's model; a damaged round is a one-line error naming its file."""
     records, model = [], None
     for d in sorted((run_dir / "rounds").glob("round_[0-9][0-9][0-9]")):
-        records.append(json.loads((d / "round.json").read_text()))
-        spec = models.ArchSpec.from_dict(json.loads((d / "arch.json").read_text()))
+        redo = f"delete {d} to redo that round (and those after it) with --resume"
+        try:
+            records.append(json.loads((d / "round.json").read_text()))
+            spec = models.ArchSpec.from_dict(json.loads((d / "arch.json").read_text()))
+        except FileNotFoundError as e:
+            raise KwsError(f"--resume: {e.filename} is missing; {redo}") from None
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as e:
+            raise KwsError(f"--resume: {d}/round.json or arch.json is corrupt ({e}); {redo}") from None
         model = models.DSCNN(spec, num_classes=num_classes)
-        model.load_state_dict(torch.load(d / "model.pt", weights_only=True))
+        try:
+            model.load_state_dict(checkpoint.torch_load(d / "model.pt"))
+        except KwsError as e:
+            raise KwsError(f"--resume: {e}; {redo}") from None
+        except (RuntimeError, TypeError, AttributeError) as e:
+            first = str(e).strip().splitlines()[0][:120]
+            raise KwsError(f"--resume: {d / 'model.pt'} does not fit its arch.json ({first}); {redo}") from None
     return records, model
+
+
+CONFIG_FILE = "grow_config.json"  # the GrowConfig
+DATA_FILE = "grow_data.json"  # data root, task and frontend the run grows on
+
+
+def _recorded(out: Path) -> tuple[GrowConfig | None, dict | None]:
+    """The run's GrowConfig and data record (None where a run stopped before writing them)."""
+    found = []
+    for name in (CONFIG_FILE, DATA_FILE):
+        found.append(checkpoint.read_json(out / name) if (out / name).is_file() else None)
+    cfg = GrowConfig.from_dict(found[0]) if found[0] is not None else None
+    return cfg, found[1]
+
+
+def resume_config(out_dir: str | Path) -> GrowConfig:
+    """The GrowConfig of the run in out_dir, for --resume (KwsError when it has none)."""
+    cfg, _ = _recorded(Path(out_dir))
+    if cfg is None:
+        raise KwsError(f"--resume: {Path(out_dir) / CONFIG_FILE} is missing; start the run again without --resume")
+    return cfg
+
+
+def check_resume(out: Path, cfg: GrowConfig, data_root: Any, task: Any, frontend: Any) -> tuple:
+    """(data_root, task, frontend) from the run's record; KwsError naming every given setting that differs."""
+    from kws.recipe import config_changes, flag
+
+    rec_cfg, rec_data = _recorded(out)
+    diffs = []
+    if rec_cfg is not None:
+        for name, was, now in config_changes(rec_cfg.to_dict(), cfg.to_dict()):
+            diffs.append(f"{flag(name)} {now} (the run's: {was}, {CONFIG_FILE})")
+    if rec_data is not None:
+        rec_root = rec_data["data_root"]
+        if data_root is not None and Path(data_root).resolve() != Path(rec_root).resolve():
+            diffs.append(f"--data {data_root} (the run's: {rec_root}, {DATA_FILE})")
+        rec_task = data.TaskConfig.from_dict(rec_data["task"])
+        if task is not None and task.words != rec_task.words:
+            diffs.append(f"--words {','.join(task.words)} (the run's: {','.join(rec_task.words)}, {DATA_FILE})")
+        elif task is not None and task != rec_task:
+            diffs.append(f"task {task} (the run's: {rec_task}, {DATA_FILE})")
+        rec_frontend = FrontendConfig.from_dict(rec_data["frontend"])
+        if frontend is not None and frontend != rec_frontend:
+            diffs.append(f"frontend {frontend} (the run's: {rec_frontend}, {DATA_FILE})")
+        data_root, task, frontend = rec_root, rec_task, rec_frontend
+    if diffs:
+        raise KwsError(
+            f"--resume: {'; '.join(diffs)}; a resume takes the run's own settings: leave those flags out, or grow "
+            "into a new --out"
+        )
+    return data_root, task, frontend
+
+
+def _remove_temps(out: Path) -> None:
+    """What a killed run leaves: half-written round folders and the temp siblings of atomic writes."""
+    stale = sorted((out / "rounds").glob(".tmp_round_*")) if (out / "rounds").is_dir() else []
+    for d in stale:
+        shutil.rmtree(d, ignore_errors=True)
+    for p in [*stale, *checkpoint.remove_temp_files(out)]:
+        _log(f"grow: removed {p}, left by an interrupted run")
 
 
 def _log(msg: str) -> None:
@@ -176,7 +250,7 @@ def _select(cfg: GrowConfig, model: models.DSCNN, train_xy: tuple, num_classes: 
 
 
 def grow(
-    data_root: str | Path,
+    data_root: str | Path | None,
     out_dir: str | Path,
     cfg: GrowConfig,
     *,
@@ -184,7 +258,12 @@ def grow(
     frontend: FrontendConfig | None = None,
     resume: bool = False,
 ) -> dict:
-    """Grow a DS-CNN on the dataset at `data_root` into run directory `out_dir`; returns the growth report."""
+    """Grow a DS-CNN on the dataset at `data_root` into run directory `out_dir`; returns the growth report.
+
+    With resume=True the run continues from its last complete round; cfg, and data_root, task and frontend when
+    given, must equal the run's record (grow_config.json, grow_data.json): each that differs is named in one
+    KwsError, raised before anything is written. Every setting is checked before the dataset loads.
+    """
     out = Path(out_dir)
     for flag, value in (("--split-stride", cfg.position_stride), ("--split-clips", cfg.split_clips)):
         if value is not None and value < 1:
@@ -194,13 +273,26 @@ def grow(
             split_pass_config(replace(cfg, split_solver=solver), seed_spec(cfg))
     if out.exists() and any(out.iterdir()) and not resume:
         raise KwsError(f"--out {out} already holds a run; pass --resume to continue it or choose another folder")
+    if resume and out.is_dir():
+        data_root, task, frontend = check_resume(out, cfg, data_root, task, frontend)
+    if data_root is None:
+        raise KwsError("kws grow needs --data (a resumed run takes it from its grow_data.json)")
     task, frontend = task or data.TaskConfig(), frontend or FrontendConfig()
-    ds = data.load_dataset(data_root, task=task, frontend=frontend)
-    num_classes = len(ds.labels)
+    num_classes = len(task.labels)
     spec = seed_spec(cfg)
-    check_budget(cfg, spec, num_classes)
+    check_budget(cfg, spec, num_classes)  # before the dataset loads: a budget error costs no waiting
+    train.check_words(data_root, task.words)
+    records, model = ([], None)
+    if resume and out.is_dir():
+        _remove_temps(out)
+        records, model = _load_rounds(out, num_classes)  # a damaged round is reported before the data loads
+    ds = data.load_dataset(data_root, task=task, frontend=frontend)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "grow_config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+    if not (out / CONFIG_FILE).is_file():  # a resume never rewrites the run's record
+        checkpoint.atomic_write_json(out / CONFIG_FILE, cfg.to_dict())
+    if not (out / DATA_FILE).is_file():
+        record = dict(data_root=str(data_root), task=task.to_dict(), frontend=frontend.to_dict())
+        checkpoint.atomic_write_json(out / DATA_FILE, record)
 
     train_split = ds.splits["train"]
     warning = distributed.cpu_fallback_warning(len(train_split.labels), distributed.select_device())
@@ -212,7 +304,6 @@ def grow(
     feats, split_labels = train_feats[idx], train_split.labels[idx]  # where the loss change of each split is measured
     val_feats, val_labels = data.features(ds.splits["validation"], frontend), ds.splits["validation"].labels
 
-    records, model = _load_rounds(out, num_classes) if resume else ([], None)
     if model is None:  # round 0: train the seed
         t0 = time.perf_counter()
         torch.manual_seed(cfg.seed)

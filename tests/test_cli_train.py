@@ -1,7 +1,7 @@
 """`kws train` (kws/cli/train.py): --words, --resume against the run's record, bad values as one line, --help.
 
 Data: a yes / no slice (40 real clips per word, 12 of "cat" as unknown, 3 s of noise) copied from the real-speech
-miniature, split by hash, so a 1-epoch run of a width-8 seed takes a couple of seconds.
+miniature with its split lists cut to them, so a 1-epoch run of a width-8 seed takes a couple of seconds.
 Run: `.venv/bin/pytest tests/test_cli_train.py -q` (about 30 s).
 """
 
@@ -22,11 +22,18 @@ from kws.cli import main
 
 
 def yes_no_slice(root: Path, mini_root: Path, per_word: int = 40) -> Path:
-    """yes/, no/ (per_word clips each), cat/ (12) and 3 s of white noise, from the miniature, without list files."""
+    """yes/, no/ (per_word clips each), cat/ (12) and 3 s of white noise, from the miniature, with its split lists
+    cut to these clips (so every split has clips of every word)."""
+    kept = set()
     for word, n in (("yes", per_word), ("no", per_word), ("cat", 12)):
         (root / word).mkdir(parents=True)
-        for f in sorted((mini_root / word).glob("*.wav"))[:n]:
+        files = sorted((mini_root / word).glob("*.wav"))
+        for f in files[:: max(1, len(files) // n)][:n]:  # spread over the speakers, hence over the splits
             shutil.copy(f, root / word / f.name)
+            kept.add(f"{word}/{f.name}")
+    for name in ("validation_list.txt", "testing_list.txt"):
+        lines = [x for x in (mini_root / name).read_text().split() if x in kept]
+        (root / name).write_text("".join(f"{x}\n" for x in lines))
     noise, rate = sf.read(mini_root / "_background_noise_" / "white_noise.wav", dtype="int16")
     (root / "_background_noise_").mkdir()
     sf.write(root / "_background_noise_" / "white.wav", noise[: 3 * rate], rate, subtype="PCM_16")

@@ -181,3 +181,129 @@ def test_ram_budget_holds_in_the_tflm_arena_for_gated_activations(activation, mi
     calibration = np.random.default_rng(0).normal(scale=4.0, size=(8, 49, 10)).astype(np.float32)
     head = measure_arena(convert.to_tflite_int8(model, calibration)).head_bytes
     assert report["peak_activation_bytes"] <= ram and head <= ram + 3 * 16  # 16 B alignment per live tensor
+
+
+# --- bad input, --resume against the run's record, --words (issue 19), on a small yes/no slice -----------------
+
+
+@pytest.fixture(scope="module")
+def yes_no(mini_root, tmp_path_factory):
+    from test_cli_train import yes_no_slice
+
+    return yes_no_slice(tmp_path_factory.mktemp("yesno") / "ds", mini_root)
+
+
+def _grow_argv(data, out, *more: str) -> list[str]:
+    tiny = ["--seed-width", "8", "--seed-epochs", "1", "--max-rounds", "1", "--final-epochs", "1"]
+    return ["grow", "--data", str(data), "--out", str(out), *tiny, "--split-clips", "32", "--batch-size", "16", *more]
+
+
+def _one_line(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("kws grow: error: ") and "\n" not in err, err
+    return err
+
+
+def _must_not_load(*args, **kwargs):
+    raise AssertionError("the dataset was loaded before the settings were checked")
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "0", "0.5"])
+def test_bad_or_too_small_budget_is_one_line_before_the_data_loads(yes_no, tmp_path, capsys, monkeypatch, value):
+    from kws import data
+
+    monkeypatch.setattr(data, "load_dataset", _must_not_load)
+    assert main(_grow_argv(yes_no, tmp_path / "r", "--budget-kparams", value)) == 2
+    err = _one_line(capsys)
+    assert "--budget-kparams" in err and (value in err or "seed already needs" in err)
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.fixture(scope="module")
+def yes_no_grown(yes_no, tmp_path_factory):
+    """A grown run on the yes/no task (--words yes,no), budget 3K, growth cap 1.0."""
+    out = tmp_path_factory.mktemp("grow_yes_no") / "run"
+    assert main(_grow_argv(yes_no, out, "--words", "yes,no", "--budget-kparams", "3", "--growth-per-round", "1")) == 0
+    return out
+
+
+def _files(run) -> dict:
+    return {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in run.rglob("*") if p.is_file()}
+
+
+def test_words_grow_the_yes_no_task_and_are_recorded(yes_no_grown, yes_no):
+    from kws.checkpoint import load_run
+
+    run = load_run(yes_no_grown / "final")
+    assert run.labels == ["_silence_", "_unknown_", "yes", "no"] and run.task.words == ("yes", "no")
+    rec = json.loads((yes_no_grown / "grow_data.json").read_text())
+    assert rec["task"]["words"] == ["yes", "no"] and rec["data_root"] == str(yes_no)
+    assert json.loads((yes_no_grown / "grow_config.json").read_text())["budget_kparams"] == 3.0
+
+
+def test_resume_with_other_flags_is_refused_and_rewrites_nothing(yes_no_grown, yes_no, capsys):
+    before = _files(yes_no_grown)
+    resume = ["grow", "--out", str(yes_no_grown), "--resume"]
+    assert main([*resume, "--budget-kparams", "20", "--growth-per-round", "0.2"]) == 2
+    err = _one_line(capsys)
+    assert "--budget-kparams 20.0 (the run's: 3.0" in err and "--growth-per-round 0.2 (the run's: 1.0" in err
+    assert main([*resume, "--words", "yes,no,cat", "--lr", "0.1"]) == 2
+    err = _one_line(capsys)
+    assert "--words yes,no,cat (the run's: yes,no" in err and "--lr 0.1 (the run's: 0.001" in err
+    assert main([*resume, "--data", str(yes_no.parent)]) == 2
+    assert "--data" in _one_line(capsys)
+    assert _files(yes_no_grown) == before  # grow_config.json and every other record untouched
+
+
+def test_resume_removes_stale_temp_files_and_takes_the_runs_settings(yes_no_grown, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(yes_no_grown, run)
+    (run / "rounds" / ".tmp_round_002_4242").mkdir()
+    (run / "rounds" / ".tmp_round_002_4242" / "model.pt").write_bytes(b"half")
+    (run / ".growth_report.json.x1y2z3.tmp").write_text("{")
+    (run / "final" / ".metrics.json.abc123.tmp").write_text("{")
+    argv = ["grow", "--out", str(run), "--resume", "--budget-kparams", "3", "--words", "yes,no", "--json"]
+    assert main(argv) == 0  # equal to the record: fine; --data and the rest come from the run
+    err = capsys.readouterr().err
+    assert "removed" in err and not list(run.rglob(".*tmp*"))
+    assert json.loads((run / "grow_config.json").read_text()) == json.loads(
+        (yes_no_grown / "grow_config.json").read_text()
+    )
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda d: (d / "model.pt").write_bytes(b"PK\x03\x04 truncated"),
+        lambda d: (d / "round.json").write_text((d / "round.json").read_text()[:40]),
+        lambda d: (d / "arch.json").unlink(),
+    ],
+    ids=["corrupt-model", "truncated-round-json", "missing-arch"],
+)
+def test_damaged_round_is_one_line_naming_the_file(yes_no_grown, tmp_path, capsys, monkeypatch, damage):
+    from kws import data
+
+    run = tmp_path / "run"
+    shutil.copytree(yes_no_grown, run)
+    damage(run / "rounds" / "round_001")
+    monkeypatch.setattr(data, "load_dataset", _must_not_load)
+    assert main(["grow", "--out", str(run), "--resume"]) == 2
+    err = _one_line(capsys)
+    assert "round_001" in err and f"delete {run / 'rounds' / 'round_001'}" in err
+
+
+def test_grow_config_matches_the_split_presets_and_help_shows_its_defaults(capsys):
+    from kws.grow import GrowConfig
+    from kws.split_presets import FAST, WIDE
+
+    assert GrowConfig().surrogate_beta == FAST.surrogate_beta == WIDE.surrogate_beta
+    with pytest.raises(SystemExit):
+        main(["grow", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    cfg = GrowConfig()
+    for flag, value in (("--seed-epochs", cfg.seed_epochs), ("--final-epochs", cfg.final_epochs)):
+        assert f"(default: {value})" in text.split(f"{flag} {flag[2:].upper().replace('-', '_')} ", 1)[1][:200]
+    from kws.cli import build_parser
+
+    grow_parser = build_parser()._subparsers._group_actions[0].choices["grow"]
+    assert all(a.help for a in grow_parser._actions), [a.dest for a in grow_parser._actions if not a.help]

@@ -1,4 +1,8 @@
-"""`kws grow`: grow a DS-CNN by splitting steepest descent up to a params / MACs / RAM budget."""
+"""`kws grow`: grow a DS-CNN by splitting steepest descent up to a params / MACs / RAM budget.
+
+Defaults and choices come from kws.recipe.GrowConfig (torch-free); untyped flags stay out of the namespace, so with
+--resume the typed ones are checked against the run's grow_config.json / grow_data.json.
+"""
 
 from __future__ import annotations
 
@@ -6,124 +10,125 @@ import json
 from dataclasses import replace
 
 from kws.cli import ACTIVATIONS
+from kws.cli.options import default_of, given, suppressing_parser, with_default, words_arg
+from kws.recipe import (
+    COST_METRICS,
+    FINISHES,
+    SELECTORS,
+    SPLIT_CLIP_SAMPLINGS,
+    SPLIT_SAMPLINGS,
+    SPLIT_SOLVERS,
+    GrowConfig,
+    TrainConfig,
+)
+
+# dest -> (type, help); the default shown is GrowConfig's field of the same name.
+GROW_FLAGS = {
+    "budget_kparams": (float, "max deployed parameters (BN folded), thousands (give at least one budget)"),
+    "budget_mmacs": (float, "max multiply-accumulates per inference, millions"),
+    "budget_ram_kb": (
+        float,
+        "max peak int8 activation RAM (the tensors live at once: a layer's input+output, SiLU 3 outputs), KiB",
+    ),
+    "seed_arch": (str, "seed preset or spec JSON"),
+    "seed_width": (int, "uniform width of the seed's layers, channels; 0 keeps the preset's own widths"),
+    "seed_epochs": (int, "epochs of training the seed, >= 0"),
+    "epochs_per_round": (int, "epochs of training after each round of splits, >= 1"),
+    "final_epochs": (int, "epochs of the final stage, >= 1"),
+    "total_epochs": (int, "fix the total epochs instead: the final stage gets what growth left (default: unset)"),
+    "max_rounds": (int, "most rounds of splits"),
+    "growth_per_round": (float, "cap on growth per round, fraction of the current cost"),
+    "max_width": (int, "per-layer width cap, channels"),
+    "eps": (float, "split step size (the two children move +-eps along the eigenvector)"),
+    "tau": (float, "split only units with lambda_min < -tau"),
+    "split_clips": (int, "clips in the splitting pass (default: the pass preset's)"),
+    "position_stride": (int, "keep ~1 in N (clip, position) rows in the pass (default: the pass preset's)"),
+    "lanczos_iters": (int, "Lanczos steps per layer with --split-solver lanczos (default: the preset's)"),
+    "seed": (int, "seed of every phase's weights, shuffling and augmentation, and of the splitting pass"),
+}
+CHOICE_FLAGS = {
+    "cost_metric": (COST_METRICS, "what the budget and the growth cap charge a split for"),
+    "selector": (SELECTORS, "exact S_own+S_dw (ours), S_own only (public code), random units (ablation)"),
+    "split_sampling": (SPLIT_SAMPLINGS, "how the pass draws its rows (default: the preset's, importance)"),
+    "split_solver": (
+        SPLIT_SOLVERS,
+        "auto: dense while the network is narrow, lanczos once wide; dense: form S and eigh (splitting.FAST); "
+        "lanczos: matrix-free over every position (splitting.WIDE)",
+    ),
+    "split_clip_sampling": (
+        SPLIT_CLIP_SAMPLINGS,
+        "how the pass draws its clips: a stratified subset, or by how wrong the network is on them "
+        "(default: the preset's)",
+    ),
+    "finish": (FINISHES, "continue training the grown network, or retrain its architecture from scratch"),
+}
+TRAIN_FLAGS = {"batch_size": (int, "clips per optimizer step"), "lr": (float, "peak learning rate of every phase")}
+RUNTIME = ("data", "out", "words", "resume", "json")
+
+
+def _flag(dest: str) -> str:
+    return "--split-stride" if dest == "position_stride" else "--" + dest.replace("_", "-")
+
+
+def _help(cls: type, dest: str, text: str) -> str:
+    default = default_of(cls, dest)
+    return text if default is None or "default:" in text else with_default(text, default)
 
 
 def register(sub) -> None:
-    # Defaults live in kws.grow.GrowConfig alone (printed by --help via its docstring table in the README);
-    # flags left unset keep them, so importing torch is not needed to build the parser.
-    p = sub.add_parser(
+    p = suppressing_parser(
+        sub,
         "grow",
         help="grow a DS-CNN from a seed under a params / MACs / RAM budget",
-        description="Unset flags keep the defaults of kws.grow.GrowConfig (see README).",
+        description="Defaults are kws.recipe.GrowConfig's. With --resume every setting comes from the run in --out; "
+        "a setting flag typed with it must equal the run's record.",
     )
-    p.add_argument("--data", required=True, help="Speech Commands layout dataset folder")
+    p.add_argument("--data", help="Speech Commands layout dataset folder; required unless --resume")
     p.add_argument("--out", required=True, help="run directory (rounds/, final/, growth_report.*)")
-    p.add_argument("--budget-kparams", type=float, help="max deployed parameters (BN folded), thousands")
-    p.add_argument("--budget-mmacs", type=float, help="max multiply-accumulates per inference, millions")
     p.add_argument(
-        "--budget-ram-kb",
-        type=float,
-        help="max peak int8 activation RAM (the tensors live at once: a layer's input+output, SiLU 3 outputs), KiB",
+        "--words",
+        help="comma-separated keyword folders to classify, plus _silence_ and _unknown_ (e.g. yes,no: "
+        "micro_speech's task) (default: the 10 Speech Commands keywords)",
     )
-    p.add_argument("--seed-arch", help="seed preset or spec JSON")
-    p.add_argument("--seed-width", type=int, help="uniform seed width (0: preset's own)")
+    for dest, (kind, text) in GROW_FLAGS.items():
+        p.add_argument(_flag(dest), type=kind, dest=dest, help=_help(GrowConfig, dest, text))
     p.add_argument(
         "--activation",
         choices=ACTIVATIONS,
-        help="default silu (best on validation, 1.5x ReLU's activation RAM); hardswish: ReLU's RAM in the seed's",
+        help=_help(
+            GrowConfig,
+            "activation",
+            "silu: best on validation, 1.5x ReLU's activation RAM; hardswish: ReLU's RAM in the seed's",
+        ),
     )
-    p.add_argument("--seed-epochs", type=int)
-    p.add_argument("--epochs-per-round", type=int)
-    p.add_argument("--final-epochs", type=int)
-    p.add_argument("--total-epochs", type=int, help="fix the total epochs: the final stage gets what growth left")
-    p.add_argument("--max-rounds", type=int)
-    p.add_argument("--growth-per-round", type=float, help="cap on growth per round, fraction of the current cost")
-    p.add_argument("--max-width", type=int, help="per-layer width cap")
-    p.add_argument("--eps", type=float, help="split step size")
-    p.add_argument("--tau", type=float, help="split only units with lambda_min < -tau")
-    p.add_argument("--cost-metric", choices=["params", "macs", "both"])
-    p.add_argument(
-        "--selector",
-        choices=["exact", "own", "random"],
-        help="exact S_own+S_dw (ours), S_own only (public code), random units (ablation)",
-    )
-    p.add_argument("--split-clips", type=int, help="stratified clips for the splitting pass")
-    p.add_argument(
-        "--split-stride", type=int, dest="position_stride", help="keep ~1 in N (clip, position) rows in the pass"
-    )
-    p.add_argument(
-        "--split-sampling", choices=["importance", "uniform"], help="how the pass draws its rows (default importance)"
-    )
-    p.add_argument(
-        "--split-solver",
-        choices=["auto", "dense", "lanczos"],
-        help="auto (default): dense while the network is narrow, lanczos once wide; dense: form S and eigh "
-        "(splitting.FAST); lanczos: matrix-free over every position (splitting.WIDE)",
-    )
-    p.add_argument(
-        "--split-clip-sampling",
-        choices=["stratified", "importance"],
-        help="how the pass draws its clips: a stratified subset, or by how wrong the network is on them",
-    )
-    p.add_argument("--lanczos-iters", type=int, help="Lanczos steps per layer with --split-solver lanczos")
-    p.add_argument(
-        "--finish",
-        choices=["continue", "retrain"],
-        help="continue training the grown network, or retrain its architecture from scratch (default)",
-    )
+    for dest, (choices, text) in CHOICE_FLAGS.items():
+        p.add_argument(_flag(dest), choices=choices, dest=dest, help=_help(GrowConfig, dest, text))
     p.add_argument("--retrain", action="store_const", const="retrain", dest="finish", help="same as --finish retrain")
     p.add_argument("--compare-retrain", action="store_true", help="finish both ways and report both")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float)
+    for dest, (kind, text) in TRAIN_FLAGS.items():
+        p.add_argument(_flag(dest), type=kind, dest=dest, help=_help(TrainConfig, dest, text))
     p.add_argument("--resume", action="store_true", help="continue from the last complete round")
     p.add_argument("--json", action="store_true", help="print the growth report as JSON")
     p.set_defaults(handler=_grow)
 
 
 def _grow(args) -> int:
-    from kws.grow import GrowConfig, grow
+    from kws.data import TaskConfig
+    from kws.grow import grow, resume_config
     from kws.report import write_report
 
-    names = (
-        "seed_arch",
-        "activation",
-        "budget_kparams",
-        "budget_mmacs",
-        "budget_ram_kb",
-        "seed_epochs",
-        "epochs_per_round",
-        "final_epochs",
-        "total_epochs",
-        "max_rounds",
-        "growth_per_round",
-        "max_width",
-        "eps",
-        "tau",
-        "cost_metric",
-        "selector",
-        "split_clips",
-        "position_stride",
-        "split_sampling",
-        "split_solver",
-        "split_clip_sampling",
-        "lanczos_iters",
-        "seed",
-    )
-    given = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
-    if args.seed_width is not None:
-        given["seed_width"] = args.seed_width or None
-    base = GrowConfig(**given)
-    train_over = {k: getattr(args, k) for k in ("batch_size", "lr") if getattr(args, k) is not None}
-    cfg = replace(
-        base,
-        finish=args.finish or base.finish,
-        compare_retrain=args.compare_retrain,
-        train=replace(base.train, **train_over),
-    )
-    report = grow(args.data, args.out, cfg, resume=args.resume)
+    typed = given(args)
+    train_typed = {k: typed.pop(k) for k in TRAIN_FLAGS if k in typed}
+    runtime = {k: typed.pop(k) for k in RUNTIME if k in typed}
+    if typed.get("seed_width") == 0:
+        typed["seed_width"] = None
+    base = resume_config(args.out) if runtime.get("resume") else GrowConfig()
+    cfg = replace(base, **typed, train=replace(base.train, **train_typed))
+    words = words_arg(runtime["words"]) if "words" in runtime else None
+    task = TaskConfig(words=words) if words else None
+    report = grow(runtime.get("data"), args.out, cfg, task=task, resume=bool(runtime.get("resume")))
     html = write_report(args.out)
-    if args.json:
+    if runtime.get("json"):
         print(json.dumps({k: v for k, v in report.items() if k != "rounds"}, indent=1))
     else:
         print(f"grown: widths {report['arch']['conv1_width']} {report['arch']['widths']}")
