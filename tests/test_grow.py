@@ -307,3 +307,23 @@ def test_grow_config_matches_the_split_presets_and_help_shows_its_defaults(capsy
 
     grow_parser = build_parser()._subparsers._group_actions[0].choices["grow"]
     assert all(a.help for a in grow_parser._actions), [a.dest for a in grow_parser._actions if not a.help]
+
+
+def test_demo_words_and_budget_are_checked_before_speaking_and_against_an_earlier_run(
+    yes_no_grown, tmp_path, capsys, monkeypatch
+):
+    from kws import demo
+
+    monkeypatch.chdir(tmp_path)  # no data/speech_commands_v0.02 here: the demo would speak its own
+    monkeypatch.setattr(demo, "dataset", _must_not_load)
+    for argv, needle in (
+        (["--words", "yes,maybe"], "--words: the demo's synthetic dataset has no maybe"),
+        (["--budget-kparams", "nan"], "--budget-kparams nan"),
+        (["--per-word", "0"], "--per-word 0"),
+    ):
+        assert main(["demo", "--out", str(tmp_path / "d"), *argv]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("kws demo: error: ") and "\n" not in err and needle in err, err
+    shutil.copytree(yes_no_grown, tmp_path / "d" / "grown")  # an earlier demo grown on yes,no
+    assert main(["demo", "--out", str(tmp_path / "d"), "--words", "yes,no,up"]) == 2
+    assert "--words yes,no,up (the run's: yes,no" in capsys.readouterr().err
