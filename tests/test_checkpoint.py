@@ -133,3 +133,15 @@ def test_scalar_log_is_read_back_by_tensorboard(tmp_path):
     reader.Reload()
     assert [(e.step, round(e.value, 6)) for e in reader.Scalars("val/acc")] == [(1, 0.1), (2, 0.2), (3, 0.3)]
     assert [e.value for e in reader.Scalars("train/loss")] == [2.0, 1.0, 0.0]
+
+
+def test_remove_temp_files_takes_only_the_temp_siblings_of_atomic_writes(tmp_path):
+    checkpoint.atomic_write_json(tmp_path / "metrics.json", {"a": 1})
+    (tmp_path / ".metrics.json.k3j4h5.tmp").write_text("{")  # what a kill -9 mid-write leaves
+    (tmp_path / ".last.pt.abcdef.tmp").write_bytes(b"PK")
+    (tmp_path / "notes.tmp").write_text("the user's")  # not one of ours: no leading dot
+    (tmp_path / "tb").mkdir()
+    removed = checkpoint.remove_temp_files(tmp_path)
+    assert sorted(p.name for p in removed) == [".last.pt.abcdef.tmp", ".metrics.json.k3j4h5.tmp"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json", "notes.tmp", "tb"]
+    assert checkpoint.remove_temp_files(tmp_path / "absent") == []
