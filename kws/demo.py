@@ -53,8 +53,9 @@ def run_demo(
     """
     from kws.data import TaskConfig
     from kws.export import export_run
-    from kws.grow import GrowConfig, check_resume, grow
+    from kws.grow import GrowConfig, grow
     from kws.report import write_report
+    from kws.resume import check_grow
     from kws.synth import SynthConfig
 
     if per_word < 1:
@@ -78,7 +79,7 @@ def run_demo(
     out = Path(out)
     run_dir = out / "grown"
     if run_dir.is_dir():  # a finished or interrupted earlier demo: its settings must be these
-        check_resume(run_dir, cfg, None, task, None)
+        check_grow(run_dir, cfg, None, task, None)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     root = dataset(out, per_word)

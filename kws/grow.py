@@ -24,7 +24,6 @@ import sys
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -35,6 +34,7 @@ from kws.frontend import FrontendConfig
 from kws.predict import evaluate, mean_loss
 from kws.recipe import GrowConfig as GrowConfig  # re-exported: the recipe lives in kws.recipe
 from kws.report import growth_markdown
+from kws.resume import CONFIG_FILE, DATA_FILE, check_grow, load_rounds, remove_grow_temps
 
 
 def budget_of(cfg: GrowConfig) -> selection.Budget:
@@ -96,89 +96,6 @@ def _write_round(run_dir: Path, index: int, model: models.DSCNN, record: dict) -
     (tmp / "arch.json").write_text(json.dumps(model.spec.to_dict(), indent=1))
     (tmp / "round.json").write_text(json.dumps(record, indent=1))
     os.replace(tmp, final)
-
-
-def _load_rounds(run_dir: Path, num_classes: int) -> tuple[list[dict], models.DSCNN | None]:
-    """The complete rounds so far and the last one's model; a damaged round is a one-line error naming its file."""
-    records, model = [], None
-    for d in sorted((run_dir / "rounds").glob("round_[0-9][0-9][0-9]")):
-        redo = f"delete {d} to redo that round (and those after it) with --resume"
-        try:
-            records.append(json.loads((d / "round.json").read_text()))
-            spec = models.ArchSpec.from_dict(json.loads((d / "arch.json").read_text()))
-        except FileNotFoundError as e:
-            raise KwsError(f"--resume: {e.filename} is missing; {redo}") from None
-        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as e:
-            raise KwsError(f"--resume: {d}/round.json or arch.json is corrupt ({e}); {redo}") from None
-        model = models.DSCNN(spec, num_classes=num_classes)
-        try:
-            model.load_state_dict(checkpoint.torch_load(d / "model.pt"))
-        except KwsError as e:
-            raise KwsError(f"--resume: {e}; {redo}") from None
-        except (RuntimeError, TypeError, AttributeError) as e:
-            first = str(e).strip().splitlines()[0][:120]
-            raise KwsError(f"--resume: {d / 'model.pt'} does not fit its arch.json ({first}); {redo}") from None
-    return records, model
-
-
-CONFIG_FILE = "grow_config.json"  # the GrowConfig
-DATA_FILE = "grow_data.json"  # data root, task and frontend the run grows on
-
-
-def _recorded(out: Path) -> tuple[GrowConfig | None, dict | None]:
-    """The run's GrowConfig and data record (None where a run stopped before writing them)."""
-    found = []
-    for name in (CONFIG_FILE, DATA_FILE):
-        found.append(checkpoint.read_json(out / name) if (out / name).is_file() else None)
-    cfg = GrowConfig.from_dict(found[0]) if found[0] is not None else None
-    return cfg, found[1]
-
-
-def resume_config(out_dir: str | Path) -> GrowConfig:
-    """The GrowConfig of the run in out_dir, for --resume (KwsError when it has none)."""
-    cfg, _ = _recorded(Path(out_dir))
-    if cfg is None:
-        raise KwsError(f"--resume: {Path(out_dir) / CONFIG_FILE} is missing; start the run again without --resume")
-    return cfg
-
-
-def check_resume(out: Path, cfg: GrowConfig, data_root: Any, task: Any, frontend: Any) -> tuple:
-    """(data_root, task, frontend) from the run's record; KwsError naming every given setting that differs."""
-    from kws.recipe import config_changes, flag
-
-    rec_cfg, rec_data = _recorded(out)
-    diffs = []
-    if rec_cfg is not None:
-        for name, was, now in config_changes(rec_cfg.to_dict(), cfg.to_dict()):
-            diffs.append(f"{flag(name)} {now} (the run's: {was}, {CONFIG_FILE})")
-    if rec_data is not None:
-        rec_root = rec_data["data_root"]
-        if data_root is not None and Path(data_root).resolve() != Path(rec_root).resolve():
-            diffs.append(f"--data {data_root} (the run's: {rec_root}, {DATA_FILE})")
-        rec_task = data.TaskConfig.from_dict(rec_data["task"])
-        if task is not None and task.words != rec_task.words:
-            diffs.append(f"--words {','.join(task.words)} (the run's: {','.join(rec_task.words)}, {DATA_FILE})")
-        elif task is not None and task != rec_task:
-            diffs.append(f"task {task} (the run's: {rec_task}, {DATA_FILE})")
-        rec_frontend = FrontendConfig.from_dict(rec_data["frontend"])
-        if frontend is not None and frontend != rec_frontend:
-            diffs.append(f"frontend {frontend} (the run's: {rec_frontend}, {DATA_FILE})")
-        data_root, task, frontend = rec_root, rec_task, rec_frontend
-    if diffs:
-        raise KwsError(
-            f"--resume: {'; '.join(diffs)}; a resume takes the run's own settings: leave those flags out, or grow "
-            "into a new --out"
-        )
-    return data_root, task, frontend
-
-
-def _remove_temps(out: Path) -> None:
-    """What a killed run leaves: half-written round folders and the temp siblings of atomic writes."""
-    stale = sorted((out / "rounds").glob(".tmp_round_*")) if (out / "rounds").is_dir() else []
-    for d in stale:
-        shutil.rmtree(d, ignore_errors=True)
-    for p in [*stale, *checkpoint.remove_temp_files(out)]:
-        _log(f"grow: removed {p}, left by an interrupted run")
 
 
 def _log(msg: str) -> None:
@@ -274,7 +191,7 @@ def grow(
     if out.exists() and any(out.iterdir()) and not resume:
         raise KwsError(f"--out {out} already holds a run; pass --resume to continue it or choose another folder")
     if resume and out.is_dir():
-        data_root, task, frontend = check_resume(out, cfg, data_root, task, frontend)
+        data_root, task, frontend = check_grow(out, cfg, data_root, task, frontend)
     if data_root is None:
         raise KwsError("kws grow needs --data (a resumed run takes it from its grow_data.json)")
     task, frontend = task or data.TaskConfig(), frontend or FrontendConfig()
@@ -284,8 +201,8 @@ def grow(
     train.check_words(data_root, task.words)
     records, model = ([], None)
     if resume and out.is_dir():
-        _remove_temps(out)
-        records, model = _load_rounds(out, num_classes)  # a damaged round is reported before the data loads
+        remove_grow_temps(out)
+        records, model = load_rounds(out, num_classes)  # a damaged round is reported before the data loads
     ds = data.load_dataset(data_root, task=task, frontend=frontend)
     out.mkdir(parents=True, exist_ok=True)
     if not (out / CONFIG_FILE).is_file():  # a resume never rewrites the run's record

@@ -47,6 +47,9 @@ from kws.recipe import TrainConfig as TrainConfig
 from kws.recipe import lr_factor as lr_factor
 from kws.recipe import make_optimizer as make_optimizer
 from kws.recipe import make_scheduler as make_scheduler
+from kws.resume import RunSettings as RunSettings  # re-exported: `train.resume_settings` keeps working
+from kws.resume import resume_settings as resume_settings
+from kws.resume import train_differences
 from kws.tblog import ScalarLog
 
 
@@ -286,81 +289,6 @@ def limit_train(dataset: Dataset, clips: int, seed: int = 0) -> Dataset:
     return replace(dataset, splits={**dataset.splits, "train": small})
 
 
-@dataclass(frozen=True)
-class RunSettings:
-    """What a run directory records about how it was made (arch.json, train_config.json, frontend.json, run.json)."""
-
-    spec: Any  # kws.models.ArchSpec
-    data_root: str
-    cfg: TrainConfig
-    task: Any  # kws.data.TaskConfig
-    frontend: Any  # kws.frontend.FrontendConfig
-    train_clips: int | None
-
-
-def resume_settings(run_dir: str | Path) -> RunSettings:
-    """The settings saved in a run directory, for --resume (KwsError when its record is incomplete)."""
-    from kws.data import TaskConfig
-    from kws.frontend import FrontendConfig
-
-    run_dir = Path(run_dir)
-    if not (run_dir / checkpoint.RUN_FILE).is_file():  # written last of the records (checkpoint.save_run)
-        raise KwsError(
-            f"--resume: {run_dir / checkpoint.RUN_FILE} is missing, so {run_dir} holds no complete run record (the "
-            "run was stopped before its first write finished, or this is not a run directory); start it again "
-            "without --resume"
-        )
-    spec, _ = checkpoint.load_arch(run_dir)
-    meta = checkpoint.read_json(run_dir / checkpoint.RUN_FILE)
-    if not meta.get("task") or not meta.get("data_root"):
-        raise KwsError(f"--resume: {run_dir / checkpoint.RUN_FILE} names no data root or task; cannot rebuild the data")
-    return RunSettings(
-        spec=spec,
-        data_root=meta["data_root"],
-        cfg=TrainConfig.from_dict(checkpoint.read_json(run_dir / checkpoint.TRAIN_CONFIG_FILE)),
-        task=TaskConfig.from_dict(meta["task"]),
-        frontend=FrontendConfig.from_dict(checkpoint.read_json(run_dir / checkpoint.FRONTEND_FILE)),
-        train_clips=meta.get("train_clips"),
-    )
-
-
-def _differences(rec: RunSettings, typed: dict) -> list[str]:
-    """'--flag typed (the run's: recorded, in file)' for each setting given on --resume that is not the record's."""
-    from kws.models import resolve_arch
-    from kws.recipe import config_changes, flag
-
-    out = []
-
-    def note(name: str, recorded: Any, value: Any, file: str) -> None:
-        shown = {"--no-augment": ("augment", "no augment")}.get(name)
-        if shown:
-            recorded, value = (shown[0] if recorded else shown[1]), (shown[0] if value else shown[1])
-        out.append(f"{name} {value} (the run's: {recorded}, {file})")
-
-    if typed.get("arch") is not None:
-        spec = resolve_arch(typed["arch"])
-        same = dict(activation=rec.spec.activation, dropout=rec.spec.dropout, input_shape=rec.spec.input_shape)
-        if replace(spec, **same) != rec.spec:
-            out.append(f"--arch {typed['arch']} (the run's is another architecture, {checkpoint.ARCH_FILE})")
-    for name, recorded in (("activation", rec.spec.activation), ("dropout", rec.spec.dropout)):
-        if typed.get(name) is not None and typed[name] != recorded:
-            note(f"--{name}", recorded, typed[name], checkpoint.ARCH_FILE)
-    if typed.get("data_root") is not None and Path(typed["data_root"]).resolve() != Path(rec.data_root).resolve():
-        note("--data", rec.data_root, typed["data_root"], checkpoint.RUN_FILE)
-    if typed.get("train_clips") is not None and typed["train_clips"] != rec.train_clips:
-        note("--train-clips", rec.train_clips or "every clip", typed["train_clips"], checkpoint.RUN_FILE)
-    if typed.get("cfg") is not None:
-        for name, recorded, value in config_changes(rec.cfg.to_dict(), typed["cfg"].to_dict()):
-            note(flag(name.split(".")[0]), recorded, value, checkpoint.TRAIN_CONFIG_FILE)
-    if typed.get("task") is not None:
-        for name, recorded, value in config_changes(rec.task.to_dict(), typed["task"].to_dict()):
-            shown = (",".join(recorded), ",".join(value)) if name == "words" else (recorded, value)
-            note(flag(f"task.{name}" if name == "words" else name), *shown, checkpoint.RUN_FILE)
-    if typed.get("frontend") is not None and typed["frontend"] != rec.frontend:
-        out.append(f"frontend {typed['frontend']} (the run's: {rec.frontend}, {checkpoint.FRONTEND_FILE})")
-    return out
-
-
 def check_device(device: str | None) -> None:
     """A --device this torch cannot use is a one-line error now, not a traceback after the data has loaded."""
     if not device:
@@ -439,7 +367,7 @@ def train_run(
         rec = resume_settings(run_dir)
         typed = dict(arch=arch, data_root=data_root, cfg=cfg, task=task, frontend=frontend)
         typed.update(activation=activation, dropout=dropout, train_clips=train_clips)
-        diffs = _differences(rec, typed)
+        diffs = train_differences(rec, typed)
         if diffs:
             raise KwsError(
                 f"--resume: {'; '.join(diffs)}; a resume takes the run's own settings: leave those flags out, or "
@@ -497,7 +425,6 @@ def train_run(
 __all__ = [
     "OPTIMIZERS",
     "SCHEDULES",
-    "RunSettings",
     "TrainConfig",
     "check_device",
     "check_words",
@@ -512,7 +439,6 @@ __all__ = [
     "mean_loss",
     "select_device",
     "shard_batches",
-    "resume_settings",
     "train_one_epoch",
     "train_run",
 ]

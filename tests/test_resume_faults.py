@@ -108,6 +108,8 @@ def test_killed_at_each_write_then_resumed_the_records_agree(tmp_path, monkeypat
 
 KILL_SCRIPT = """
 import os, signal, sys
+import torch
+torch.set_num_threads(1)  # as the reference run in the test: the same summation order
 sys.path.insert(0, {tests!r})
 from test_resume_faults import RUN_CFG, _train
 from test_train import tone_dataset
@@ -129,8 +131,17 @@ _train(Path({run!r}))
 """
 
 
+@pytest.fixture
+def one_thread():
+    """torch on one thread, as in the subprocess: lr 0.1 amplifies any difference in summation order."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
-def test_sigkill_mid_write_leaves_a_temp_file_that_resume_removes(tmp_path, monkeypatch, capsys):
+def test_sigkill_mid_write_leaves_a_temp_file_that_resume_removes(tmp_path, capsys, one_thread):
     reference = _train(tmp_path / "ref")
     run = tmp_path / "run"
     script = tmp_path / "kill.py"

@@ -114,15 +114,16 @@ def register(sub) -> None:
 
 def _grow(args) -> int:
     from kws.data import TaskConfig
-    from kws.grow import grow, resume_config
+    from kws.grow import grow
     from kws.report import write_report
+    from kws.resume import grow_config
 
     typed = given(args)
     train_typed = {k: typed.pop(k) for k in TRAIN_FLAGS if k in typed}
     runtime = {k: typed.pop(k) for k in RUNTIME if k in typed}
     if typed.get("seed_width") == 0:
         typed["seed_width"] = None
-    base = resume_config(args.out) if runtime.get("resume") else GrowConfig()
+    base = grow_config(args.out) if runtime.get("resume") else GrowConfig()
     cfg = replace(base, **typed, train=replace(base.train, **train_typed))
     words = words_arg(runtime["words"]) if "words" in runtime else None
     task = TaskConfig(words=words) if words else None

@@ -90,6 +90,7 @@ def register(sub) -> None:
 def _train(args: argparse.Namespace) -> int:
     from kws import train
     from kws.data import TaskConfig
+    from kws.resume import resume_settings
 
     typed = given(args)
     at_least("--threads", typed.get("threads"))
@@ -111,7 +112,7 @@ def _train(args: argparse.Namespace) -> int:
         device=typed.get("device"),
     )
     if typed.get("resume"):
-        recorded = train.resume_settings(args.out)  # the run's own settings; typed ones must equal them
+        recorded = resume_settings(args.out)  # the run's own settings; typed ones must equal them
         cfg = replace(recorded.cfg, **cfg_typed) if cfg_typed else None
         task = replace(recorded.task, words=words) if words else None
         metrics = train.train_run(args.out, resume=True, cfg=cfg, task=task, **common)
