@@ -1,0 +1,15 @@
+"""Our own int8 engine: the exported .tflite turned into straight-line C over hand-written kernels.
+
+Modules (imports point down this list):
+    graph     the .tflite read through LiteRT's flatbuffer schema: tensors, quantization, ops
+    quant     TFLite's requantization parameters and tabulated activations, computed as its Prepare() does
+    layers    one kernel call per layer, constants in the layouts firmware_stub/engine reads
+    plan      the static memory plan (liveness, in place where exact)
+    codegen   kws_net.h / kws_net.c implementing firmware_stub/src/kws_model.h
+    build     host and Cortex-M builds of the generated network, QEMU runs (instructions per inference)
+The C kernels live in firmware_stub/engine (kws_nn.h lists them).
+"""
+
+from kws.engine.codegen import Network, generate
+
+__all__ = ["Network", "generate"]

@@ -1,0 +1,412 @@
+"""Lower a Graph to engine layers: one kernel call each, with its constants in the layouts the C kernels read.
+
+A Layer holds the tensors it reads and writes, the kernel (kind), its C parameter struct as ordered fields, the
+constant arrays it needs, and its cost (MACs, weight bytes). Layouts (firmware_stub/engine/kws_nn.h states them
+too): conv / pointwise / FC weights blocked by output-channel pairs and groups of 4 reduction indices, zero
+padded, with the input offset folded into the bias (bias + in_offset * row sum: exact in int32); depthwise
+weights widened to int16, tap-major, channels in groups of 4 in the order 0, 2, 1, 3 (SXTAB16's lanes).
+Unary int8 activations (LOGISTIC, SiLU = MUL(x, LOGISTIC(x)), HARD_SWISH) become one 256-entry table each when
+tabulate=True; with tabulate=False they call the C kernels directly (both variants are tested bit-exact).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from kws.engine import quant
+from kws.engine.graph import ACTIVATION, PADDING, Graph, Op, Tensor
+from kws.errors import KwsError
+from kws.models import same_padding
+
+SUPPORTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "FULLY_CONNECTED", "SOFTMAX", "LOGISTIC", "MUL")
+SUPPORTED += ("HARD_SWISH", "RESHAPE")
+
+
+@dataclass
+class Layer:
+    """One generated kernel call."""
+
+    name: str
+    op: str  # the TFLite op(s) it implements, for the comment
+    kind: str  # conv | pointwise | depthwise | avgpool | fc | softmax | lut | mul | hard_swish
+    inputs: list[int]
+    output: int
+    shape: tuple[int, ...]  # output shape (h, w, c) or (n,)
+    fields: dict = field(default_factory=dict)  # C struct fields in order; arrays named by key of consts
+    consts: dict = field(default_factory=dict)  # name -> (ctype, np.ndarray)
+    macs: int = 0
+    scratch_bytes: int = 0
+    in_place: str = ""  # "", "elementwise", "pointwise", "depthwise", "global_pool": how it may alias its input
+    delay: int = 0  # depthwise only, set by the planner
+
+    @property
+    def weight_bytes(self) -> int:
+        return sum(a.nbytes for _, a in self.consts.values())
+
+
+def _act_range(op: Op, out: Tensor) -> tuple[int, int]:
+    code = op.options.get("fusedActivationFunction", 0)
+    if code not in ACTIVATION:
+        raise KwsError(f"engine: fused activation code {code} of {op.name} is not supported")
+    return quant.activation_range(ACTIVATION[code], out.scale, out.zero_point)
+
+
+def _padding(op: Op, size: int, kernel: int, stride: int) -> int:
+    if PADDING[op.options.get("padding", 1)] == "valid":
+        return 0
+    return same_padding(size, kernel, stride)[1]
+
+
+def _hwc(t: Tensor) -> tuple[int, int, int]:
+    if len(t.shape) != 4 or t.shape[0] != 1:
+        raise KwsError(f"engine: tensor {t.name!r} has shape {t.shape}; expected (1, h, w, c)")
+    return t.shape[1], t.shape[2], t.shape[3]
+
+
+def blocked_rows(w: np.ndarray, bias: np.ndarray, in_offset: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """(out, k) int8 rows -> (blocked bytes, folded bias padded to even, k4) in kws_nn.h's blocked layout."""
+    out_n, k = w.shape
+    k4, n2 = -(-k // 4) * 4, -(-out_n // 2) * 2
+    padded = np.zeros((n2, k4), np.int8)
+    padded[:out_n, :k] = w
+    blocked = padded.reshape(n2 // 2, 2, k4 // 4, 4).transpose(0, 2, 1, 3).reshape(-1)
+    folded = np.zeros(n2, np.int64)
+    folded[:out_n] = bias.astype(np.int64) + in_offset * w.astype(np.int64).sum(axis=1)
+    if np.abs(folded).max(initial=0) >= 2**31:
+        raise KwsError("engine: a folded bias overflows int32")
+    return blocked, folded.astype(np.int32), k4
+
+
+def _requant_consts(name: str, mults: list, shifts: list) -> dict:
+    return {
+        f"{name}_multiplier": ("int32_t", np.asarray(mults, np.int32)),
+        f"{name}_shift": ("int8_t", np.asarray(shifts, np.int8)),
+    }
+
+
+def _conv(name: str, op: Op, t: dict) -> Layer:
+    x, w, b, y = (t[i] for i in (*op.inputs[:3], op.outputs[0]))
+    (ih, iw, ic), (oh, ow, oc) = _hwc(x), _hwc(y)
+    _, kh, kw, kc = w.shape
+    if kc != ic or op.options.get("dilationHFactor", 1) != 1 or op.options.get("dilationWFactor", 1) != 1:
+        raise KwsError(f"engine: {name}: grouped or dilated CONV_2D is not supported")
+    if np.any(w.zero_points != 0):
+        raise KwsError(f"engine: {name}: conv weights must be symmetric (zero point 0)")
+    sh, sw = op.options.get("strideH", 1), op.options.get("strideW", 1)
+    pt, pl = _padding(op, ih, kh, sh), _padding(op, iw, kw, sw)
+    blocked, bias, k4 = blocked_rows(w.data.reshape(oc, -1), b.data, -x.zero_point)
+    mults, shifts = quant.conv_multipliers(x.scale, w.scales, y.scale)
+    lo, hi = _act_range(op, y)
+    pointwise = kh == kw == sh == sw == 1 and pt == pl == 0
+    fields = dict(
+        in_h=ih,
+        in_w=iw,
+        in_c=ic,
+        out_h=oh,
+        out_w=ow,
+        out_c=oc,
+        kernel_h=kh,
+        kernel_w=kw,
+        stride_h=sh,
+        stride_w=sw,
+        pad_top=pt,
+        pad_left=pl,
+        k=kh * kw * ic,
+        k4=k4,
+        in_zero_point=x.zero_point,
+        out_zero_point=y.zero_point,
+        act_min=lo,
+        act_max=hi,
+        reverse=int(pointwise and oc > ic),
+        weights=f"{name}_weights",
+        bias=f"{name}_bias",
+        multiplier=f"{name}_multiplier",
+        shift=f"{name}_shift",
+    )
+    consts = {f"{name}_weights": ("int8_t", blocked), f"{name}_bias": ("int32_t", bias)}
+    consts.update(_requant_consts(name, mults, shifts))
+    return Layer(
+        name,
+        "CONV_2D" + (" 1x1" if pointwise else f" {kh}x{kw}/{sh}x{sw}"),
+        "pointwise" if pointwise else "conv",
+        [x.index],
+        y.index,
+        (oh, ow, oc),
+        fields,
+        consts,
+        macs=oh * ow * oc * kh * kw * ic,
+        scratch_bytes=4 * k4,
+        in_place="pointwise" if pointwise else "",
+    )
+
+
+def _depthwise(name: str, op: Op, t: dict) -> Layer:
+    x, w, b, y = (t[i] for i in (*op.inputs[:3], op.outputs[0]))
+    (ih, iw, c), (oh, ow, oc) = _hwc(x), _hwc(y)
+    _, kh, kw, wc = w.shape
+    if wc != c or oc != c or op.options.get("depthMultiplier", 1) != 1:
+        raise KwsError(f"engine: {name}: depthwise with a channel multiplier != 1 is not supported")
+    if np.any(w.zero_points != 0):
+        raise KwsError(f"engine: {name}: depthwise weights must be symmetric (zero point 0)")
+    sh, sw = op.options.get("strideH", 1), op.options.get("strideW", 1)
+    c4 = -(-c // 4) * 4
+    taps = np.zeros((kh * kw, c4), np.int16)
+    taps[:, :c] = w.data.reshape(kh * kw, c)
+    taps = taps.reshape(kh * kw, c4 // 4, 4)[:, :, [0, 2, 1, 3]].reshape(-1)
+    mults, shifts = quant.conv_multipliers(x.scale, w.scales, y.scale)
+    lo, hi = _act_range(op, y)
+    fields = dict(
+        in_h=ih,
+        in_w=iw,
+        c=c,
+        c4=c4,
+        out_h=oh,
+        out_w=ow,
+        kernel_h=kh,
+        kernel_w=kw,
+        stride_h=sh,
+        stride_w=sw,
+        pad_top=_padding(op, ih, kh, sh),
+        pad_left=_padding(op, iw, kw, sw),
+        in_zero_point=x.zero_point,
+        out_zero_point=y.zero_point,
+        act_min=lo,
+        act_max=hi,
+        delay=0,
+        weights=f"{name}_weights",
+        bias=f"{name}_bias",
+        multiplier=f"{name}_multiplier",
+        shift=f"{name}_shift",
+    )
+    consts = {f"{name}_weights": ("int16_t", taps), f"{name}_bias": ("int32_t", b.data.astype(np.int32))}
+    consts.update(_requant_consts(name, mults, shifts))
+    return Layer(
+        name,
+        f"DEPTHWISE_CONV_2D {kh}x{kw}/{sh}x{sw}",
+        "depthwise",
+        [x.index],
+        y.index,
+        (oh, ow, c),
+        fields,
+        consts,
+        macs=oh * ow * c * kh * kw,
+        in_place="depthwise",
+    )
+
+
+def _avgpool(name: str, op: Op, t: dict) -> Layer:
+    x, y = t[op.inputs[0]], t[op.outputs[0]]
+    (ih, iw, c), (oh, ow, _) = _hwc(x), _hwc(y)
+    if x.scale != y.scale or x.zero_point != y.zero_point:
+        raise KwsError(f"engine: {name}: AVERAGE_POOL_2D with rescaling is not supported")
+    fh, fw = op.options["filterHeight"], op.options["filterWidth"]
+    sh, sw = op.options["strideH"], op.options["strideW"]
+    lo, hi = _act_range(op, y)
+    fields = dict(
+        in_h=ih,
+        in_w=iw,
+        c=c,
+        out_h=oh,
+        out_w=ow,
+        filter_h=fh,
+        filter_w=fw,
+        stride_h=sh,
+        stride_w=sw,
+        pad_top=_padding(op, ih, fh, sh),
+        pad_left=_padding(op, iw, fw, sw),
+        act_min=lo,
+        act_max=hi,
+    )
+    glob = oh == ow == 1 and fields["pad_top"] == fields["pad_left"] == 0
+    return Layer(
+        name,
+        "AVERAGE_POOL_2D",
+        "avgpool",
+        [x.index],
+        y.index,
+        (oh, ow, c),
+        fields,
+        {},
+        in_place="global_pool" if glob else "",
+    )
+
+
+def _fc(name: str, op: Op, t: dict) -> Layer:
+    x, w, y = t[op.inputs[0]], t[op.inputs[1]], t[op.outputs[0]]
+    out_n, k = w.shape
+    if x.size != k or op.options.get("keepNumDims", False):
+        raise KwsError(f"engine: {name}: FULLY_CONNECTED input of {x.size} values for {k}-wide weights")
+    if np.any(w.zero_points != 0):
+        raise KwsError(f"engine: {name}: FC weights must be symmetric (zero point 0)")
+    bias = t[op.inputs[2]].data if len(op.inputs) > 2 and op.inputs[2] >= 0 else np.zeros(out_n, np.int32)
+    blocked, folded, k4 = blocked_rows(w.data, bias, -x.zero_point)
+    lo, hi = _act_range(op, y)
+    consts = {f"{name}_weights": ("int8_t", blocked), f"{name}_bias": ("int32_t", folded)}
+    if len(w.scales) > 1:
+        scales = np.asarray(quant.fc_effective_scales(x.scale, w.scales, y.scale), np.float64)
+        consts[f"{name}_scale"] = ("double", scales)
+        mult, shift, scale = "0", "0", f"{name}_scale"
+    else:
+        m, s = quant.quantize_multiplier(float(x.scale) * float(w.scales[0]) / float(y.scale))
+        consts.update(_requant_consts(name, [m], [s]))
+        mult, shift, scale = f"{name}_multiplier", f"{name}_shift", "0"
+    fields = dict(
+        in_n=k,
+        k4=k4,
+        out_n=out_n,
+        out_zero_point=y.zero_point,
+        act_min=lo,
+        act_max=hi,
+        weights=f"{name}_weights",
+        bias=f"{name}_bias",
+        scale=scale,
+        multiplier=mult,
+        shift=shift,
+    )
+    return Layer(
+        name,
+        "FULLY_CONNECTED",
+        "fc",
+        [x.index],
+        y.index,
+        (out_n,),
+        fields,
+        consts,
+        macs=out_n * k,
+        scratch_bytes=4 * k4,
+    )
+
+
+def _softmax(name: str, op: Op, t: dict) -> Layer:
+    x, y = t[op.inputs[0]], t[op.outputs[0]]
+    if y.zero_point != -128 or abs(float(y.scale) - 1 / 256) > 1e-3 / 256:
+        raise KwsError(f"engine: {name}: SOFTMAX output must be int8 with scale 1/256, zero point -128")
+    mult, shift, diff_min = quant.softmax_params(op.options.get("beta", 1.0), x.scale)
+    depth = x.shape[-1]
+    fields = dict(rows=x.size // depth, depth=depth, input_multiplier=mult, input_left_shift=shift, diff_min=diff_min)
+    return Layer(name, "SOFTMAX", "softmax", [x.index], y.index, (x.size,), fields, {}, in_place="elementwise")
+
+
+def _lut(name: str, op: str, x: Tensor, y: Tensor, table: np.ndarray) -> Layer:
+    return Layer(
+        name,
+        op,
+        "lut",
+        [x.index],
+        y.index,
+        y.shape[1:],
+        dict(n=x.size),
+        {f"{name}_table": ("int8_t", table)},
+        in_place="elementwise",
+    )
+
+
+def _mul_fields(a: Tensor, b: Tensor, y: Tensor, op: Op) -> dict:
+    m, s = quant.mul_multiplier(a.scale, b.scale, y.scale)
+    lo, hi = _act_range(op, y)
+    return dict(
+        n=y.size,
+        in1_zero_point=a.zero_point,
+        in2_zero_point=b.zero_point,
+        out_zero_point=y.zero_point,
+        multiplier=m,
+        shift=s,
+        act_min=lo,
+        act_max=hi,
+    )
+
+
+def _silu_pair(graph: Graph, i: int) -> bool:
+    """ops[i] is LOGISTIC(a) -> s and ops[i + 1] is MUL(a, s) with s read by nothing else."""
+    if i + 1 >= len(graph.ops) or graph.ops[i + 1].name != "MUL":
+        return False
+    lg, mul = graph.ops[i], graph.ops[i + 1]
+    s, a = lg.outputs[0], lg.inputs[0]
+    return sorted(mul.inputs) == sorted((a, s)) and graph.consumers(s) == [i + 1]
+
+
+def lower(graph: Graph, tabulate: bool = True) -> list[Layer]:
+    """The engine layers of `graph` in execution order (RESHAPE becomes an alias, not a layer)."""
+    t, layers, alias, i = graph.tensors, [], {}, 0
+    unknown = sorted({op.name for op in graph.ops} - set(SUPPORTED))
+    if unknown:
+        raise KwsError(f"engine: the graph holds ops {unknown} the engine does not implement")
+    builders = dict(
+        CONV_2D=_conv, DEPTHWISE_CONV_2D=_depthwise, AVERAGE_POOL_2D=_avgpool, FULLY_CONNECTED=_fc, SOFTMAX=_softmax
+    )
+    while i < len(graph.ops):
+        op = graph.ops[i]
+        op = Op(op.name, tuple(alias.get(k, k) for k in op.inputs), op.outputs, op.options)
+        name = f"l{len(layers)}"
+        x, y = t[op.inputs[0]], t[op.outputs[0]]
+        if op.name == "RESHAPE":
+            alias[op.outputs[0]] = op.inputs[0]
+        elif op.name in builders:
+            layers.append(builders[op.name](name, op, t))
+        elif op.name == "LOGISTIC":
+            table = quant.logistic_table(x.scale, x.zero_point, y.scale, y.zero_point)
+            if tabulate and _silu_pair(graph, i):
+                mul = graph.ops[i + 1]
+                z = t[mul.outputs[0]]
+                f = _mul_fields(x, y, z, mul)  # in1 = x, in2 = sigmoid(x): the product of scales commutes
+                silu = quant.mul_table(
+                    table,
+                    x.zero_point,
+                    y.zero_point,
+                    z.zero_point,
+                    f["multiplier"],
+                    f["shift"],
+                    (f["act_min"], f["act_max"]),
+                )
+                layers.append(_lut(name, "LOGISTIC + MUL (SiLU)", x, z, silu))
+                i += 1
+            else:
+                layers.append(_lut(name, "LOGISTIC", x, y, table))
+        elif op.name == "MUL":
+            a, b = t[op.inputs[0]], t[op.inputs[1]]
+            if a.shape != b.shape or a.shape != y.shape:
+                raise KwsError(f"engine: {name}: MUL with broadcasting is not supported")
+            layers.append(
+                Layer(
+                    name,
+                    "MUL",
+                    "mul",
+                    [a.index, b.index],
+                    y.index,
+                    y.shape[1:],
+                    _mul_fields(a, b, y, op),
+                    in_place="elementwise",
+                )
+            )
+        elif op.name == "HARD_SWISH":
+            p = quant.hard_swish_params(x.scale, x.zero_point, y.scale, y.zero_point)
+            if tabulate:
+                layers.append(_lut(name, "HARD_SWISH", x, y, quant.hard_swish_table(p)))
+            else:
+                fields = dict(
+                    n=x.size,
+                    in_zero_point=p["input_zero_point"],
+                    out_zero_point=p["output_zero_point"],
+                    output_multiplier=p["output_multiplier"],
+                    output_exponent=p["output_exponent"],
+                    reluish_multiplier=p["reluish_multiplier"],
+                    reluish_exponent=p["reluish_exponent"],
+                )
+                layers.append(
+                    Layer(
+                        name,
+                        "HARD_SWISH",
+                        "hard_swish",
+                        [x.index],
+                        y.index,
+                        y.shape[1:],
+                        fields,
+                        in_place="elementwise",
+                    )
+                )
+        i += 1
+    if not layers:
+        raise KwsError("engine: the graph has no layers")
+    return layers

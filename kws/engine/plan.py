@@ -1,0 +1,95 @@
+"""The static memory plan: every activation tensor at an arena offset fixed at export, chosen by liveness.
+
+A layer that may run in place (its kernel says how: elementwise, pointwise pixel by pixel, depthwise through a
+ring of delayed rows, a global pool channel by channel) writes over its input when that input is read by no
+later layer; chained in-place layers form one buffer of their largest tensor. Buffers whose lifetimes overlap
+get disjoint offsets (greedy, largest first, lowest free offset: TFLM's greedy planner does the same at run time).
+The model input (the caller's features) and output (the caller's scores) are not in the arena.
+Scratch (im2col columns, depthwise rows) is one separate buffer of the largest layer's need.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kws.engine.graph import Graph
+from kws.engine.layers import Layer
+
+ALIGN = 4
+
+
+@dataclass(frozen=True)
+class Plan:
+    offsets: dict[int, int]  # tensor index -> arena byte offset
+    arena_bytes: int
+    scratch_bytes: int
+    in_place: frozenset[str]  # names of the layers that write over their input
+
+
+def depthwise_delay(layer: Layer) -> int:
+    """Output rows a same-base in-place depthwise must hold back: output row y overwrites input rows that output
+    rows up to y + delay still read (last reader of input row r: floor((r + pad_top) / stride_h))."""
+    f = layer.fields
+    row_in, row_out = f["in_w"] * f["c"], f["out_w"] * f["c"]
+    delay = 0
+    for y in range(f["out_h"]):
+        first, last = y * row_out // row_in, min(f["in_h"] - 1, ((y + 1) * row_out - 1) // row_in)
+        for r in range(first, last + 1):
+            reader = min(f["out_h"] - 1, (r + f["pad_top"]) // f["stride_h"])
+            delay = max(delay, reader - y)
+    return delay
+
+
+def _sizes(graph: Graph) -> dict[int, int]:
+    return {i: -(-t.size // ALIGN) * ALIGN for i, t in graph.tensors.items()}
+
+
+def plan_memory(graph: Graph, layers: list[Layer]) -> Plan:
+    """Offsets for every layer output except the model output; sets each depthwise layer's delay and scratch."""
+    external = {graph.input, graph.output}
+    last_use = {}
+    for i, layer in enumerate(layers):
+        for t in layer.inputs:
+            last_use[t] = i
+    size = _sizes(graph)
+    group_of, groups, in_place = {}, [], set()  # groups: [members, start, end, size]
+    for i, layer in enumerate(layers):
+        if layer.output in external:
+            continue
+        donor = next(
+            (
+                t
+                for t in layer.inputs
+                if layer.in_place and t not in external and last_use.get(t) == i and t in group_of
+            ),
+            None,
+        )
+        if donor is not None:
+            g = groups[group_of[donor]]
+            g[0].append(layer.output)
+            g[3] = max(g[3], size[layer.output])
+            group_of[layer.output] = group_of[donor]
+            in_place.add(layer.name)
+        else:
+            group_of[layer.output] = len(groups)
+            groups.append([[layer.output], i, i, size[layer.output]])
+        groups[group_of[layer.output]][2] = max(groups[group_of[layer.output]][2], last_use.get(layer.output, i))
+    for layer in layers:
+        if layer.kind == "depthwise":
+            layer.delay = depthwise_delay(layer) if layer.name in in_place else 0
+            layer.fields["delay"] = layer.delay
+            layer.scratch_bytes = (layer.delay + 1) * layer.fields["out_w"] * layer.fields["c"]
+    placed: list[tuple[int, int, int, int]] = []  # offset, size, start, end
+    offsets = {}
+    for members, start, end, nbytes in sorted(groups, key=lambda g: (-g[3], g[1])):
+        conflicts = [(o, s) for o, s, a, b in placed if a <= end and start <= b]
+        # the lowest free offset is 0 or the (aligned) end of a buffer alive at the same time
+        for offset in sorted({0, *(-(-(o + s) // ALIGN) * ALIGN for o, s in conflicts)}):
+            if all(offset + nbytes <= o or offset >= o + s for o, s in conflicts):
+                break
+        placed.append((offset, nbytes, start, end))
+        for t in members:
+            offsets[t] = offset
+    arena = max((o + s for o, s, _, _ in placed), default=0)
+    scratch = -(-max((layer.scratch_bytes for layer in layers), default=0) // ALIGN) * ALIGN
+    return Plan(offsets, arena, scratch, frozenset(in_place))
