@@ -7,8 +7,10 @@ clips of one speaker land in the same split.
 
 The task (Hello Edge, Zhang et al. 2017): `_silence_`, `_unknown_` and the keywords; per split, unknown clips drawn
 from the other words and silence clips cut from the noise recordings, each silence_percent / unknown_percent of the
-keyword-clip count. Everything is deterministic given TaskConfig.seed. Unusable files are skipped and listed in
-Dataset.problems; other rates / channel counts are converted and counted in Dataset.converted.
+keyword-clip count. Everything is deterministic given TaskConfig.seed. Unusable files are skipped; they and the
+files converted (other rate / channel count), zero-padded (shorter than a clip) or cropped are listed by name with
+their reason in Dataset.issues (kws.audio.AudioIssues); note_audio_issues() prints its one-line summary and records
+the list in a run directory (audio_issues.json).
 
 Training augmentation lives in kws.augment; AugmentConfig and Augmenter are re-exported here for existing imports.
 """
@@ -30,10 +32,11 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from kws.audio import UnusableAudio, read_audio, read_clip
+from kws.audio import AudioIssues, UnusableAudio, read_audio, read_clip
 from kws.augment import AugmentConfig as AugmentConfig  # re-exported: `from kws.data import AugmentConfig`
 from kws.augment import Augmenter as Augmenter  # re-exported: `from kws.data import Augmenter`
 from kws.errors import KwsError
+from kws.files import atomic_write_json
 from kws.frontend import FrontendConfig, compute_mfcc
 
 WORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
@@ -44,6 +47,7 @@ SPLITS = ("train", "validation", "test")
 LIST_FILES = {"validation": "validation_list.txt", "test": "testing_list.txt"}
 MAX_NUM_WAVS_PER_CLASS = 2**27 - 1  # TensorFlow speech_commands constant of the hash split
 FIX_HINT = "run `kws data download --out DIR` (official set) or `kws data synth --out DIR` (offline) and pass DIR"
+AUDIO_ISSUES_FILE = "audio_issues.json"  # in a run directory: the files its dataset skipped, converted, padded, cropped
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -104,11 +108,20 @@ class Dataset:
     labels: list[str]
     splits: dict[str, Split]
     noise: list[np.ndarray] = field(default_factory=list)  # float32 recordings at the frontend rate
-    problems: list[tuple[str, str]] = field(default_factory=list)  # (path relative to root, reason)
-    converted: int = 0  # files resampled or downmixed
+    issues: AudioIssues = field(default_factory=AudioIssues)  # paths relative to root, each with its reason
+
+    @property
+    def problems(self) -> list[tuple[str, str]]:
+        """The unusable (skipped) files: (path relative to root, reason)."""
+        return self.issues.unusable
+
+    @property
+    def converted(self) -> int:
+        """How many files were resampled or downmixed."""
+        return len(self.issues.converted)
 
     def summary(self) -> dict[str, Any]:
-        """Counts per split and label, problems and conversions: what a CLI prints."""
+        """Counts per split and label, and every skipped / converted / padded / cropped file: what a CLI prints."""
         return {
             "root": str(self.root),
             "splits": {
@@ -119,8 +132,7 @@ class Dataset:
                 for n, s in self.splits.items()
             },
             "noise_files": len(self.noise),
-            "converted": self.converted,
-            "problems": [{"path": p, "reason": r} for p, r in self.problems],
+            **self.issues.to_dict(),
         }
 
 
@@ -148,15 +160,19 @@ def which_set(path: str, validation_percent: float = 10.0, testing_percent: floa
 
 def _check_root(root: Path) -> None:
     if not root.is_dir():
-        raise KwsError(f"dataset folder {root} does not exist; {FIX_HINT}")
+        what = "is a file, expected a folder" if root.exists() else "does not exist"
+        raise KwsError(f"dataset folder {root} {what}; {FIX_HINT}")
     if not any(d.is_dir() and not d.name.startswith((".", "_")) and any(d.glob("*.wav")) for d in root.iterdir()):
         raise KwsError(f"dataset folder {root} holds no word folders with .wav files; {FIX_HINT}")
 
 
 def list_words(root: Path) -> dict[str, list[str]]:
-    """Word folder -> sorted wav paths relative to root (posix), for every folder not starting with '_' or '.'."""
+    """Word folder -> sorted wav paths relative to root (posix), for every folder not starting with '_' or '.'.
+
+    Every `*.wav` entry is listed, a folder or broken link too, so that the reader names it instead of dropping it.
+    """
     return {
-        d.name: sorted(f"{d.name}/{f.name}" for f in d.iterdir() if f.suffix.lower() == ".wav" and f.is_file())
+        d.name: sorted(f"{d.name}/{f.name}" for f in d.iterdir() if f.suffix.lower() == ".wav")
         for d in sorted(root.iterdir())
         if d.is_dir() and not d.name.startswith((".", "_"))
     }
@@ -178,39 +194,39 @@ def assign_splits(root: Path, paths: list[str], task: TaskConfig) -> tuple[dict[
     return {p: which_set(p, task.validation_percent, task.testing_percent) for p in paths}, "sha1"
 
 
-def load_noise(
-    root: Path, sample_rate_hz: int, problems: list[tuple[str, str]]
-) -> tuple[list[str], list[np.ndarray], int]:
-    """The usable `_background_noise_` recordings: (file names, full-length mono float32 at sample_rate_hz,
-    how many were converted). Unusable ones are appended to problems."""
-    names, noise, converted = [], [], 0
+def load_noise(root: Path, sample_rate_hz: int, issues: AudioIssues) -> tuple[list[str], list[np.ndarray]]:
+    """The usable `_background_noise_` recordings: (file names, full-length mono float32 at sample_rate_hz).
+    Unusable and converted ones are noted in issues."""
+    names, noise = [], []
     for f in sorted((root / NOISE_DIR).glob("*.wav")) if (root / NOISE_DIR).is_dir() else []:
+        path = f"{NOISE_DIR}/{f.name}"
         try:
             audio = read_audio(f, sample_rate_hz)
         except UnusableAudio as e:
-            problems.append((f"{NOISE_DIR}/{f.name}", str(e)))
+            issues.unusable.append((path, str(e)))
             continue
         names.append(f.name)
         noise.append(audio.samples)
-        converted += audio.converted
-    return names, noise, converted
+        issues.note(path, audio)
+    return names, noise
 
 
-def _read_clips(root, paths, frontend, problems, progress, desc, need=None):
-    """Read clips in order, skipping unusable ones, until `need` are read: (waveforms, kept paths, converted)."""
-    waves, kept, converted = [], [], 0
+def _read_clips(root, paths, frontend, issues, progress, desc, need=None):
+    """Read clips in order, skipping unusable ones, until `need` are read: (waveforms, kept paths). Every skipped,
+    converted, padded or cropped file is noted in issues."""
+    waves, kept = [], []
     for p in tqdm(paths, desc=desc, disable=not progress, leave=False, unit="clip"):
         if need is not None and len(kept) >= need:
             break
         try:
-            x, conv = read_clip(root / p, frontend.sample_rate_hz, frontend.clip_samples)
+            clip = read_clip(root / p, frontend.sample_rate_hz, frontend.clip_samples)
         except UnusableAudio as e:
-            problems.append((p, str(e)))
+            issues.unusable.append((p, str(e)))
             continue
-        waves.append(x)
+        waves.append(clip.samples)
         kept.append(p)
-        converted += conv
-    return waves, kept, converted
+        issues.note(p, clip)
+    return waves, kept
 
 
 def _silence(noise, names, count, frontend, rng):
@@ -246,8 +262,8 @@ def load_dataset(
     split_of, _ = assign_splits(root, all_paths, task)
     labels = task.labels
     index = {w: labels.index(w) for w in task.words}
-    problems: list[tuple[str, str]] = []
-    noise_names, noise, converted = load_noise(root, frontend.sample_rate_hz, problems)
+    issues = AudioIssues()
+    noise_names, noise = load_noise(root, frontend.sample_rate_hz, issues)
     if task.silence_percent > 0 and not noise:
         raise KwsError(f"{root}/{NOISE_DIR} has no usable noise recordings; silence needs them (or silence_percent=0)")
     out = {}
@@ -257,14 +273,13 @@ def load_dataset(
         rng = np.random.default_rng([task.seed, k])
         known = [p for p in all_paths if split_of[p] == name and p.split("/")[0] in index]
         others = [p for p in all_paths if split_of[p] == name and p.split("/")[0] not in index]
-        waves, kept, conv = _read_clips(root, known, frontend, problems, progress, f"{name} keywords")
+        waves, kept = _read_clips(root, known, frontend, issues, progress, f"{name} keywords")
         y = [index[p.split("/")[0]] for p in kept]
         n_unknown = math.ceil(len(kept) * task.unknown_percent / 100)
         n_silence = math.ceil(len(kept) * task.silence_percent / 100)
         order = [others[i] for i in rng.permutation(len(others))]
-        u_waves, u_kept, u_conv = _read_clips(root, order, frontend, problems, progress, f"{name} unknown", n_unknown)
+        u_waves, u_kept = _read_clips(root, order, frontend, issues, progress, f"{name} unknown", n_unknown)
         s_waves, s_paths = _silence(noise, noise_names, n_silence, frontend, rng)
-        converted += conv + u_conv
         all_waves = waves + u_waves + s_waves
         out[name] = Split(
             name=name,
@@ -272,7 +287,7 @@ def load_dataset(
             labels=np.array(y + [1] * len(u_kept) + [0] * len(s_paths), dtype=np.int64),
             paths=kept + u_kept + s_paths,
         )
-    return Dataset(root, task, frontend, labels, out, noise, problems, converted)
+    return Dataset(root, task, frontend, labels, out, noise, issues)
 
 
 def load_test_set(
@@ -283,8 +298,9 @@ def load_test_set(
     root = Path(root)
     labels = list(labels) if labels is not None else TaskConfig().labels
     if not root.is_dir():
+        what = "is a file, expected a folder" if root.exists() else "does not exist"
         raise KwsError(
-            f"test-set folder {root} does not exist; run `kws data download --out DIR` (it fetches the test set too)"
+            f"test-set folder {root} {what}; run `kws data download --out DIR` (it fetches the test set too)"
         )
     folders = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     extra = [f for f in folders if f not in labels and f != NOISE_DIR]
@@ -293,13 +309,24 @@ def load_test_set(
             f"{root}: folders {extra or folders} are not labels {labels}; is this the 12-label test-set layout?"
         )
     paths = sorted(f"{d}/{f.name}" for d in folders if d in labels for f in (root / d).glob("*.wav"))
-    problems: list[tuple[str, str]] = []
-    waves, kept, converted = _read_clips(root, paths, frontend, problems, False, "test")
+    issues = AudioIssues()
+    waves, kept = _read_clips(root, paths, frontend, issues, False, "test")
     if not kept:
         raise KwsError(f"{root}: no usable .wav files in the label folders")
     split = Split("test", np.stack(waves), np.array([labels.index(p.split("/")[0]) for p in kept], np.int64), kept)
     task = TaskConfig(words=tuple(lab for lab in labels if not lab.startswith("_")))
-    return Dataset(root, task, frontend, labels, {"test": split}, [], problems, converted)
+    return Dataset(root, task, frontend, labels, {"test": split}, [], issues)
+
+
+def note_audio_issues(dataset: Dataset, run_dir: str | Path | None, verb: str) -> dict[str, Any]:
+    """Print the one-line summary of what the dataset skipped, converted, padded or cropped (stderr, prefixed with
+    the verb) and, given a run directory, record the full list there as audio_issues.json. Returns the record."""
+    record = {"root": str(dataset.root), "counts": dataset.issues.counts(), **dataset.issues.to_dict()}
+    where = f"`kws data check {dataset.root}` lists them"
+    if run_dir is not None:
+        where = f"listed in {atomic_write_json(Path(run_dir) / AUDIO_ISSUES_FILE, record)}"
+    print(f"{verb}: audio files: {dataset.issues.summary_line()}; {where}", file=sys.stderr, flush=True)
+    return record
 
 
 def default_cache_dir() -> Path:
@@ -360,16 +387,15 @@ def stratified_subset(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
 
 def check_dataset(root: str | Path, task: TaskConfig = TaskConfig(), progress: bool = False) -> dict[str, Any]:
     """Read every file of a dataset folder: clips per split and word, speakers per split, task label counts
-    available, conversions, and each unusable file with its reason (`kws data check DIR`)."""
+    available, and each unusable, converted, padded or cropped file with its reason (`kws data check DIR`)."""
     root = Path(root)
     _check_root(root)
     words = list_words(root)
     all_paths = [p for ps in words.values() for p in ps]
     split_of, rule = assign_splits(root, all_paths, task)
-    problems: list[tuple[str, str]] = []
-    noise_names, noise, converted = load_noise(root, 16000, problems)
-    _, usable, conv = _read_clips(root, all_paths, FrontendConfig(), problems, progress, "check")
-    converted += conv
+    issues = AudioIssues()
+    noise_names, noise = load_noise(root, 16000, issues)
+    _, usable = _read_clips(root, all_paths, FrontendConfig(), issues, progress, "check")
     report: dict[str, Any] = {"root": str(root), "split_rule": rule, "splits": {}}
     speakers: dict[str, set[str]] = {}
     for name in SPLITS:
@@ -392,7 +418,7 @@ def check_dataset(root: str | Path, task: TaskConfig = TaskConfig(), progress: b
         noise_files=noise_names,
         noise_seconds=round(sum(len(x) for x in noise) / 16000, 1),
         usable=len(usable),
-        converted=converted,
-        problems=[{"path": p, "reason": r} for p, r in problems],
+        counts=issues.counts(),
+        **issues.to_dict(),
     )
     return report

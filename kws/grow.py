@@ -205,6 +205,7 @@ def grow(
         records, model = load_rounds(out, num_classes)  # a damaged round is reported before the data loads
     ds = data.load_dataset(data_root, task=task, frontend=frontend)
     out.mkdir(parents=True, exist_ok=True)
+    data.note_audio_issues(ds, out, "grow")  # one line; the list goes to audio_issues.json
     if not (out / CONFIG_FILE).is_file():  # a resume never rewrites the run's record
         checkpoint.atomic_write_json(out / CONFIG_FILE, cfg.to_dict())
     if not (out / DATA_FILE).is_file():

@@ -112,7 +112,7 @@ def load_predictor(path: str | Path) -> Any:
         )
     if path.suffix == ".tflite":
         if not path.is_file():
-            raise KwsError(f"--model {path} does not exist")
+            raise KwsError(f"--model {path} does not exist; give a .tflite written by `kws export`")
         from kws.export import TFLiteModel
 
         try:
@@ -121,7 +121,8 @@ def load_predictor(path: str | Path) -> Any:
             raise
         except Exception as e:  # the interpreter's own errors on a corrupt flatbuffer
             raise KwsError(f"--model {path} is not a readable TFLite model ({_first_line(e)})") from None
-    raise KwsError(f"--model {path}: give a run directory (from `kws train`) or a .tflite file (from `kws export`)")
+    what = "is not a run directory" if path.exists() else "does not exist"
+    raise KwsError(f"--model {path} {what}; give a run directory (from `kws train`) or a .tflite (from `kws export`)")
 
 
 def _first_line(e: BaseException) -> str:
@@ -152,12 +153,14 @@ def predict_features(predictor: Any, features: np.ndarray, batch_size: int = 256
 
 
 def _eval_dataset(predictor: Any, data: str | Path | None, split: str, test_set: str | Path | None):
+    """(the Dataset read, its split to evaluate)."""
     from kws.data import TaskConfig, load_dataset, load_test_set
 
     if (data is None) == (test_set is None):
         raise KwsError("kws eval: give exactly one of --data DIR (with --split) or --test-set DIR")
     if test_set is not None:
-        return load_test_set(test_set, frontend=predictor.frontend, labels=predictor.labels).splits["test"]
+        dataset = load_test_set(test_set, frontend=predictor.frontend, labels=predictor.labels)
+        return dataset, dataset.splits["test"]
     task = getattr(predictor, "task", None)
     if task is None:
         if predictor.labels[:2] != ["_silence_", "_unknown_"]:
@@ -167,7 +170,8 @@ def _eval_dataset(predictor: Any, data: str | Path | None, split: str, test_set:
         raise KwsError(f"--model: labels.json {predictor.labels} disagree with the task in run.json {task.labels}")
     if split not in ("train", "validation", "test"):
         raise KwsError(f"--split {split!r}: choose train, validation or test")
-    return load_dataset(data, task=task, frontend=predictor.frontend, splits=(split,), progress=False).splits[split]
+    dataset = load_dataset(data, task=task, frontend=predictor.frontend, splits=(split,), progress=False)
+    return dataset, dataset.splits[split]
 
 
 def evaluate_model(
@@ -175,13 +179,15 @@ def evaluate_model(
 ) -> dict:
     """`kws eval`: accuracy of a run directory or .tflite on a dataset split or the official test-set folder.
 
-    Returns acc, n, per_class_acc (label -> accuracy), confusion[true][predicted] and labels. KwsError when a
-    class of the model has no clip in the data (accuracy over a partial task would mislead).
+    Returns acc, n, per_class_acc (label -> accuracy), confusion[true][predicted], labels and audio_issues (the
+    files skipped, converted, padded or cropped; their one-line summary goes to stderr). KwsError when a class of
+    the model has no clip in the data (accuracy over a partial task would mislead).
     """
-    from kws.data import features
+    from kws.data import features, note_audio_issues
 
     predictor = load_predictor(model_path)
-    clips = _eval_dataset(predictor, data, split, test_set)
+    dataset, clips = _eval_dataset(predictor, data, split, test_set)
+    issues = note_audio_issues(dataset, None, "eval")
     k = len(predictor.labels)
     counts = np.bincount(clips.labels, minlength=k)
     missing = [predictor.labels[c] for c in range(k) if counts[c] == 0]
@@ -195,36 +201,41 @@ def evaluate_model(
     confusion = torch.bincount(torch.from_numpy(clips.labels) * k + pred, minlength=k * k).reshape(k, k)
     out = confusion_summary(confusion)
     out["per_class_acc"] = dict(zip(predictor.labels, out["per_class_acc"], strict=True))
-    out.update(labels=list(predictor.labels), model=str(model_path))
+    out.update(labels=list(predictor.labels), model=str(model_path), audio_issues=issues)
     return out
 
 
 def predict_files(model_path: str | Path, files: list[str | Path]) -> list[dict]:
-    """`kws predict`: for each wav file, the top label and every label's probability (through the model's own
-    frontend: rate, clip length, MFCC settings)."""
-    from kws.audio import read_clip
+    """`kws predict`: for each file in order, {file, label, probs} (the top label and every label's probability,
+    through the model's own frontend: rate, clip length, MFCC settings), or {file, error} for a file that is not
+    usable audio (the error is the reason), so that one bad file never hides the results of the good ones.
+
+    A good file that was converted, padded or cropped to fit the model says so in `note`."""
+    from kws.audio import UnusableAudio, read_clip
 
     predictor = load_predictor(model_path)
     fe = predictor.frontend
     if not files:
         raise KwsError("kws predict: give at least one wav file")
+    results: list[dict] = []
     waves = []
     for f in files:
-        if not Path(f).is_file():
-            raise KwsError(f"{f} does not exist")
         try:
-            waves.append(read_clip(f, fe.sample_rate_hz, fe.clip_samples)[0])
-        except KwsError as e:
-            raise KwsError(f"{f}: {e}") from None
-    probs = predict_features(predictor, compute_mfcc(np.stack(waves), fe))
-    return [
-        dict(
-            file=str(f),
+            clip = read_clip(f, fe.sample_rate_hz, fe.clip_samples)
+        except UnusableAudio as e:
+            results.append(dict(file=str(f), error=str(e)))
+            continue
+        note = "; ".join(f"{k}: {getattr(clip, k)}" for k in ("converted", "padded", "cropped") if getattr(clip, k))
+        results.append(dict(file=str(f), **({"note": note} if note else {})))
+        waves.append(clip.samples)
+    good = [r for r in results if "error" not in r]
+    probs = predict_features(predictor, compute_mfcc(np.stack(waves), fe)) if waves else []
+    for r, p in zip(good, probs, strict=True):
+        r.update(
             label=predictor.labels[int(p.argmax())],
             probs={lab: float(v) for lab, v in zip(predictor.labels, p, strict=True)},
         )
-        for f, p in zip(files, probs, strict=True)
-    ]
+    return results
 
 
 __all__ = [

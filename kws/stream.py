@@ -164,7 +164,8 @@ def load_scorer(path: str | Path) -> Scorer:
         scale, zp = (m.output_scale, m.output_zero_point) if m.output_scale else (DEFAULT_OUTPUT_SCALE, -128)
         return Scorer(m.labels, m.frontend, scale, zp, lambda x: _quantize_probs(m.predict(x), scale, zp))
     if not path.is_dir():
-        raise KwsError(f"--model: {path} is neither a .tflite file nor a run directory")
+        what = "is neither a .tflite file nor a run directory" if path.exists() else "does not exist"
+        raise KwsError(f"--model: {path} {what}; give a run directory (kws train) or a .tflite (kws export)")
     import torch
 
     from kws.checkpoint import load_run

@@ -357,7 +357,7 @@ def train_run(
     training continues from last.pt; a setting also passed here must equal the record (KwsError naming each that
     does not), and nothing in run_dir is written before that check.
     """
-    from kws.data import TaskConfig, load_dataset
+    from kws.data import TaskConfig, load_dataset, note_audio_issues
     from kws.frontend import FrontendConfig
     from kws.models import create
 
@@ -392,6 +392,8 @@ def train_run(
         check_words(data_root, task.words)
     rank, _ = init_distributed()
     dataset = load_dataset(data_root, task=task, frontend=frontend, progress=progress and rank == 0)
+    if rank == 0:
+        note_audio_issues(dataset, run_dir, "train")  # one line; the list goes to audio_issues.json
     if train_clips:
         dataset = limit_train(dataset, train_clips, seed=cfg.seed)
     warning = cpu_fallback_warning(len(dataset.splits["train"].labels), select_device(device))

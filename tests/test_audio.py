@@ -31,6 +31,7 @@ def test_stereo_44k1_is_downmixed_and_resampled(tmp_path):
     sf.write(tmp_path / "s.wav", np.stack([left, right], axis=1), 44100, subtype="PCM_16")
     audio = read_audio(tmp_path / "s.wav", 16000)
     assert audio.converted and (audio.source_rate_hz, audio.source_channels) == (44100, 2)
+    assert audio.conversion == "2 channels averaged to mono, resampled 44100 -> 16000 Hz"
     assert len(audio.samples) == 16000
     expected = 0.3 * np.sin(2 * np.pi * 440 * np.arange(16000) / 16000)  # mean of the channels, sampled at 16 kHz
     np.testing.assert_allclose(audio.samples[200:-200], expected[200:-200], atol=2e-3)
@@ -39,13 +40,17 @@ def test_stereo_44k1_is_downmixed_and_resampled(tmp_path):
 def test_short_clip_is_zero_padded_and_long_cropped(tmp_path, real_wav):
     raw, _ = sf.read(real_wav, dtype="int16")
     sf.write(tmp_path / "short.wav", raw[:6400], 16000, subtype="PCM_16")
-    clip, converted = read_clip(tmp_path / "short.wav", 16000, 16000)
-    assert clip.shape == (16000,) and not converted
-    np.testing.assert_array_equal(clip[:6400], raw[:6400] / 32768.0)
-    assert not clip[6400:].any()
+    short = read_clip(tmp_path / "short.wav", 16000, 16000)
+    assert short.samples.shape == (16000,) and not short.converted and not short.cropped
+    assert short.padded == "0.40 s, zero-padded to 1.00 s"
+    np.testing.assert_array_equal(short.samples[:6400], raw[:6400] / 32768.0)
+    assert not short.samples[6400:].any()
     long = np.concatenate([raw, raw])
     sf.write(tmp_path / "long.wav", long, 16000, subtype="PCM_16")
-    np.testing.assert_array_equal(read_clip(tmp_path / "long.wav", 16000, 16000)[0], long[:16000] / 32768.0)
+    cropped = read_clip(tmp_path / "long.wav", 16000, 16000)
+    np.testing.assert_array_equal(cropped.samples, long[:16000] / 32768.0)
+    assert cropped.cropped == "2.00 s, cut to its first 1.00 s" and not cropped.padded
+    assert not read_clip(real_wav, 16000, 16000).padded  # a whole 1 s clip is left as it is
     np.testing.assert_array_equal(fit_length(np.ones(3, np.float32), 5), [1, 1, 1, 0, 0])
 
 

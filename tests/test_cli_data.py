@@ -117,12 +117,12 @@ def test_check_flags_an_unusable_file_and_exits_1(tiny, tmp_path, capsys):
     (root / "yes" / "broken_nohash_0.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEjunk")
     assert main(["data", "check", str(root)]) == 1
     out = capsys.readouterr().out
-    assert "unusable: yes/broken_nohash_0.wav" in out and "1 unusable file(s)" in out
+    assert "unusable: yes/broken_nohash_0.wav: truncated header" in out and "; 1 unusable, 0 converted" in out
     # 10 clips of "yes": 10% each to validation and test by the synth plan; the broken extra one is not counted.
     assert next(line for line in out.splitlines() if line.startswith("yes ")).split() == ["yes", "8", "1", "1"]
     assert main(["data", "check", str(root), "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
-    assert [p["path"] for p in report["problems"]] == ["yes/broken_nohash_0.wav"]
+    assert [p["path"] for p in report["unusable"]] == ["yes/broken_nohash_0.wav"]
     listed = (root / "validation_list.txt").read_text().split()
     assert report["splits"]["validation"]["clips"] == len(listed) == 3
 
@@ -143,4 +143,4 @@ def test_subprocess_smoke_check_json(tiny):
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert report["problems"] == []
+    assert report["unusable"] == report["converted"] == report["padded"] == report["cropped"] == []

@@ -143,7 +143,7 @@ def test_bad_files_are_reported_not_fatal(tiny):
     ds = load_dataset(tiny, task=TaskConfig(words=("yes", "no")), progress=False)
     assert dict(ds.problems).keys() == {"yes/corrupt_nohash_0.wav", "yes/empty_nohash_0.wav"}
     assert "empty" in dict(ds.problems)["yes/empty_nohash_0.wav"]
-    assert ds.converted == 1
+    assert ds.converted == 1 and ds.issues.padded == [("yes/short_nohash_0.wav", "0.40 s, zero-padded to 1.00 s")]
     loaded = {p: (n, i) for n, s in ds.splits.items() for i, p in enumerate(s.paths)}
     name, i = loaded["yes/short_nohash_0.wav"]
     assert not ds.splits[name].waveforms[i, 6400:].any() and ds.splits[name].waveforms[i, :6400].any()
@@ -155,8 +155,9 @@ def test_bad_files_are_reported_not_fatal(tiny):
 
 def test_check_dataset_reports_everything(tiny):
     report = check_dataset(tiny, task=TaskConfig(words=("yes", "no")))
-    assert report["split_rule"] == "sha1" and report["converted"] == 1
-    assert {p["path"] for p in report["problems"]} == {"yes/corrupt_nohash_0.wav", "yes/empty_nohash_0.wav"}
+    assert report["split_rule"] == "sha1" and [p["path"] for p in report["converted"]] == ["yes/stereo_nohash_0.wav"]
+    assert {p["path"] for p in report["unusable"]} == {"yes/corrupt_nohash_0.wav", "yes/empty_nohash_0.wav"}
+    assert [p["path"] for p in report["padded"]] == ["yes/short_nohash_0.wav"]
     files = [f for f in tiny.glob("[!_]*/*.wav") if "corrupt" not in f.name and "empty" not in f.name]
     expected = Counter(ref_split(f.name) for f in files)
     assert {n: s["clips"] for n, s in report["splits"].items()} == {

@@ -41,6 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = actions.add_parser("check", help="count clips per class/split and list unusable files (exit 1 if any)")
     p.add_argument("root", type=Path, help="dataset folder (Speech Commands layout)")
     p.add_argument("--json", action="store_true", help="print the full report as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
     p.set_defaults(handler=_check)
 
 
@@ -96,17 +97,17 @@ def _synth(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     from kws.data import check_dataset
 
-    report = check_dataset(args.root)
-    problems = report.get("problems", [])
+    report = check_dataset(args.root, progress=not args.quiet)
     if args.json:
         print(json.dumps(report, indent=2, default=str))
     else:
         _print_check(report)
-    return 1 if problems else 0
+    return 1 if report["unusable"] else 0  # converted, padded and cropped files are named, not fatal
 
 
 def _print_check(report: dict) -> None:
-    """A word x split table (keywords first), speakers per split, noise, then one line per unusable file."""
+    """A word x split table (keywords first), speakers per split, noise, then one line per file that is unusable,
+    converted, padded or cropped (each with its reason) and a count line."""
     splits: dict[str, dict] = report["splits"]
     names = list(splits)
     keywords = list(next(iter(splits.values()))["keywords"]) if splits else []
@@ -118,12 +119,13 @@ def _print_check(report: dict) -> None:
         print(f"{word:<{width}}" + "".join(f"{splits[s]['words'].get(word, 0):>12}" for s in names) + mark)
     for key in ("clips", "speakers"):
         print(f"{key:<{width}}" + "".join(f"{splits[s][key]:>12}" for s in names))
-    print(f"noise: {len(report['noise_files'])} file(s), {report['noise_seconds']} s; converted: {report['converted']}")
+    print(f"noise: {len(report['noise_files'])} file(s), {report['noise_seconds']} s")
     if report["missing_keywords"]:
         print(f"warning: no clips for keyword(s) {', '.join(report['missing_keywords'])}")
     if report["speakers_in_several_splits"]:
         print(f"warning: {len(report['speakers_in_several_splits'])} speaker(s) appear in more than one split")
-    problems = report["problems"]
-    for problem in problems:
-        print(f"unusable: {problem['path']}: {problem['reason']}")
-    print(f"{len(problems)} unusable file(s)" if problems else f"all {report['usable']} files usable")
+    for kind in report["counts"]:
+        for entry in report[kind]:
+            print(f"{kind}: {entry['path']}: {entry['reason']}")
+    counts = ", ".join(f"{n} {kind}" for kind, n in report["counts"].items())
+    print(f"{report['usable']} usable file(s); {counts}")

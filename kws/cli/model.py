@@ -107,8 +107,11 @@ def _predict(args: argparse.Namespace) -> int:
     results = predict_files(args.model, args.files)
     if args.json:
         print(json.dumps(results, indent=2))
-        return 0
     for r in results:
-        top = sorted(r["probs"].items(), key=lambda kv: -kv[1])[:3]
-        print(f"{r['file']}: {r['label']}  (" + ", ".join(f"{k} {v:.3f}" for k, v in top) + ")")
-    return 0
+        if "error" in r:
+            print(f"kws predict: error: {r['file']}: {r['error']}; skipped it", file=sys.stderr)
+        elif not args.json:
+            top = sorted(r["probs"].items(), key=lambda kv: -kv[1])[:3]
+            note = f"  [{r['note']}]" if "note" in r else ""
+            print(f"{r['file']}: {r['label']}  (" + ", ".join(f"{k} {v:.3f}" for k, v in top) + ")" + note)
+    return 2 if any("error" in r for r in results) else 0  # every good file's result is printed first

@@ -7,40 +7,65 @@ import argparse
 import json
 import sys
 
+from kws.cli.options import at_least
+from kws.errors import KwsError
+
+# kws.firmware.DeviceConfig's defaults, the values the firmware is generated with, spelled out so that building the
+# parser imports no torch (tests/test_stream.py checks they are equal): flag dest -> (DeviceConfig field, default).
+DEVICE_FLAGS = {
+    "period_hops": ("inference_period_hops", 10),
+    "window_ms": ("average_window_ms", 1000),
+    "threshold": ("detection_threshold", 0.7),
+    "suppression_ms": ("suppression_ms", 1500),
+    "min_count": ("minimum_count", 3),
+}
+
 
 def register(sub) -> None:
     p = sub.add_parser("stream", help="detect keywords in a long recording as the device would", description=__doc__)
     p.add_argument("recording", help="wav (or any libsndfile format); resampled to the model's rate")
     p.add_argument("--model", required=True, help="a run directory (kws train) or a .tflite (kws export)")
-    # Defaults (None) are DeviceConfig's, the values the firmware is generated with.
-    p.add_argument("--threshold", type=float, help="detection threshold on the averaged probability (0.7)")
-    p.add_argument("--window-ms", type=int, help="posterior averaging window (1000)")
-    p.add_argument("--suppression-ms", type=int, help="quiet time after a detection (1500)")
-    p.add_argument("--min-count", type=int, help="inferences needed in the window (3)")
-    p.add_argument("--period-hops", type=int, help="one inference every N hops of 20 ms (10)")
+    d = {dest: default for dest, (_, default) in DEVICE_FLAGS.items()}
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=d["threshold"],
+        help="detection threshold on the window-averaged probability, in (0, 1]",
+    )
+    p.add_argument("--window-ms", type=int, default=d["window_ms"], help="posterior averaging window (ms)")
+    p.add_argument("--suppression-ms", type=int, default=d["suppression_ms"], help="quiet time after a detection (ms)")
+    p.add_argument("--min-count", type=int, default=d["min_count"], help="inferences needed in the window (>= 1)")
+    p.add_argument(
+        "--period-hops", type=int, default=d["period_hops"], help="one inference every N hops of the frontend (20 ms)"
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(handler=run)
 
 
+def _check_flags(args: argparse.Namespace) -> None:
+    """Each bad value named by its flag (DeviceConfig would name its field)."""
+    if not 0 < args.threshold <= 1:
+        raise KwsError(f"--threshold {args.threshold}: must be in (0, 1], a probability averaged over --window-ms")
+    at_least("--window-ms", args.window_ms)
+    at_least("--suppression-ms", args.suppression_ms, 0)
+    at_least("--min-count", args.min_count)
+    at_least("--period-hops", args.period_hops)
+
+
 def run(args: argparse.Namespace) -> int:
     from kws.audio import UnusableAudio, read_audio
-    from kws.errors import KwsError
     from kws.firmware import DeviceConfig
     from kws.stream import detect, load_scorer
 
-    given = dict(
-        inference_period_hops=args.period_hops,
-        average_window_ms=args.window_ms,
-        detection_threshold=args.threshold,
-        suppression_ms=args.suppression_ms,
-        minimum_count=args.min_count,
-    )
-    device = DeviceConfig(**{k: v for k, v in given.items() if v is not None})
+    _check_flags(args)
+    device = DeviceConfig(**{field: getattr(args, dest) for dest, (field, _) in DEVICE_FLAGS.items()})
     scorer = load_scorer(args.model)
     try:
         audio = read_audio(args.recording, scorer.frontend.sample_rate_hz)
     except UnusableAudio as e:
-        raise KwsError(f"{args.recording}: {e}") from None
+        raise KwsError(f"{args.recording}: {e}; give a readable recording") from None
+    if audio.converted:
+        print(f"kws stream: note: {args.recording}: {audio.conversion}", file=sys.stderr)
     detections, summary = detect(audio.samples, scorer, device)
     if args.json:
         print(json.dumps(dict(summary, detections=[d.__dict__ for d in detections]), indent=1))
