@@ -52,7 +52,10 @@ class Augmenter:
 
     def __init__(self, cfg: AugmentConfig, noise: list[np.ndarray], frontend: FrontendConfig) -> None:
         if cfg.noise_prob > 0 and cfg.noise_volume_max > 0 and not noise:
-            raise KwsError("augment: noise_prob > 0 but the dataset has no background noise; set noise_prob=0")
+            raise KwsError(
+                "augment: the dataset has no background noise to mix in; add .wav recordings to _background_noise_/ "
+                "or train with --no-augment (in Python: AugmentConfig(noise_prob=0))"
+            )
         self.cfg, self.frontend_cfg = cfg, frontend
         self.shift_samples = round(cfg.time_shift_ms * frontend.sample_rate_hz / 1000)
         n = frontend.clip_samples

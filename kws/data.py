@@ -257,7 +257,7 @@ def load_dataset(
     words = list_words(root)
     missing = [w for w in task.words if not words.get(w)]
     if missing:
-        raise KwsError(f"{root}: no clips for keyword(s) {missing}; check TaskConfig.words or the dataset folder")
+        raise KwsError(f"{root}: no clips for keyword(s) {missing}; check --words or the dataset folder")
     all_paths = [p for ps in words.values() for p in ps]
     split_of, _ = assign_splits(root, all_paths, task)
     labels = task.labels
@@ -265,7 +265,10 @@ def load_dataset(
     issues = AudioIssues()
     noise_names, noise = load_noise(root, frontend.sample_rate_hz, issues)
     if task.silence_percent > 0 and not noise:
-        raise KwsError(f"{root}/{NOISE_DIR} has no usable noise recordings; silence needs them (or silence_percent=0)")
+        raise KwsError(
+            f"{root}/{NOISE_DIR} has no usable noise recordings, and the _silence_ class is cut from them; add .wav "
+            "noise recordings there (the official dataset has 6; `kws data check DIR` names the unusable ones)"
+        )
     out = {}
     for k, name in enumerate(SPLITS):
         if name not in splits:

@@ -104,6 +104,8 @@ def _open_from(url: str, offset: int, timeout_s: float) -> tuple[Iterator[bytes]
     parsed = urllib.parse.urlparse(url)
     if parsed.scheme == "file":
         path = Path(urllib.request.url2pathname(parsed.path))
+        if path.is_dir():
+            raise KwsError(f"--url {url}: {path} is a folder, expected an archive (a mirror folder ends in '/')")
         if not path.is_file():
             raise KwsError(f"--url {url}: no such file {path}; check the mirror path")
         total = path.stat().st_size
@@ -286,6 +288,20 @@ def safe_extract(archive: Path, target: Path, *, progress: bool = True) -> Path:
     return target
 
 
+def _as_url(url: str) -> str:
+    """--url as given, or a plain local path as a file:// URL (a folder, with or without '/', is a mirror)."""
+    if urllib.parse.urlparse(url).scheme.lower() in ("http", "https", "file"):
+        return url
+    path = Path(url).expanduser()
+    if path.is_dir():
+        return path.resolve().as_uri() + "/"
+    if path.is_file():
+        return path.resolve().as_uri()
+    if len(urllib.parse.urlparse(url).scheme) <= 1:  # no scheme (or a drive letter): meant as a local path
+        raise KwsError(f"--url {url}: no such file or folder; give a local path, or an http(s):// or file:// URL")
+    return url  # another scheme: refused by name when it is opened
+
+
 def plan(version: str = "v0.02", *, url: str | None = None, test_set: bool = True) -> list[tuple[str, Archive]]:
     """The (url, archive) pairs to fetch: the official ones, under a mirror base URL, or one explicit archive.
 
@@ -295,6 +311,7 @@ def plan(version: str = "v0.02", *, url: str | None = None, test_set: bool = Tru
     if version not in ARCHIVES:
         raise KwsError(f"--version {version}: unknown; choose one of {', '.join(ARCHIVES)}")
     pairs = ARCHIVES[version] if test_set else ARCHIVES[version][:1]
+    url = _as_url(url) if url is not None else None
     if url is None or url.endswith("/"):
         base = url or OFFICIAL_BASE_URL
         return [(base + archive.file_name, archive) for archive in pairs]

@@ -187,7 +187,8 @@ def resolve_arch(name_or_spec: str | dict | ArchSpec) -> ArchSpec:
     if text.endswith(".json"):
         path = Path(text)
         if not path.is_file():
-            raise KwsError(f"--arch: {path} does not exist; give a preset ({', '.join(PRESETS)}) or a spec JSON")
+            what = "is a folder, expected a spec JSON file" if path.is_dir() else "does not exist"
+            raise KwsError(f"--arch: {path} {what}; give a preset ({', '.join(PRESETS)}) or a spec JSON")
         try:
             d = json.loads(path.read_text())
         except json.JSONDecodeError as e:
@@ -196,14 +197,29 @@ def resolve_arch(name_or_spec: str | dict | ArchSpec) -> ArchSpec:
     for sep in ("*", "@"):
         if sep in text:
             base, _, arg = text.partition(sep)
-            spec = resolve_arch(base)
-            try:
-                return spec.scaled(float(arg)) if sep == "*" else spec.uniform(int(arg))
-            except ValueError:
-                raise KwsError(f"--arch: {arg!r} in {text!r} is not a number") from None
+            return _resized(resolve_arch(base), sep, arg, text)
     if text not in PRESETS:
         raise KwsError(f"--arch: unknown preset {text!r}; choose one of {', '.join(PRESETS)} or give a spec JSON")
     return PRESETS[text]
+
+
+def _resized(spec: ArchSpec, sep: str, arg: str, text: str) -> ArchSpec:
+    """`base*mult` or `base@width`, refused (not clamped to 1) when a layer would be less than 1 channel wide."""
+    try:
+        value = float(arg) if sep == "*" else int(arg)
+    except ValueError:
+        raise KwsError(f"--arch: {arg!r} in {text!r} is not a number") from None
+    if sep == "@":
+        if value < 1:
+            raise KwsError(f"--arch {text!r}: width {value} must be >= 1 channel")
+        return spec.uniform(value)
+    narrowest = min(spec.unit_widths)
+    if not math.isfinite(value) or value <= 0 or round(narrowest * value) < 1:
+        raise KwsError(
+            f"--arch {text!r}: multiplier {arg} makes the {narrowest}-channel layers {narrowest} x {arg} < 1 channel "
+            f"wide; use a multiplier of at least {1 / narrowest:.4g}"
+        )
+    return spec.scaled(value)
 
 
 def _activation(name: str) -> nn.Module:

@@ -73,3 +73,39 @@ def test_classes_change_only_the_classifier():
     base, more = cost("ds-cnn-s"), cost("ds-cnn-s", num_classes=35)
     assert more.params_deployed - base.params_deployed == 64 * 23 + 23
     assert more.macs - base.macs == 64 * 23
+
+
+@pytest.mark.parametrize(
+    "arch, needle",
+    [
+        ("ds-cnn-s*0", "multiplier 0"),
+        ("ds-cnn-s*0.001", "at least 0.01562"),
+        ("ds-cnn-s*-1", "multiplier -1"),
+        ("ds-cnn-s*inf", "multiplier inf"),
+        ("ds-cnn-s*nan", "multiplier nan"),
+        ("ds-cnn-s@0", "width 0 must be >= 1"),
+        ("ds-cnn-s*x", "not a number"),
+    ],
+)
+def test_a_width_below_one_channel_is_refused_by_name(arch, needle, capsys):
+    """`kws cost --arch 'ds-cnn-s*0'` used to cost a silent width-1 network (issue 19 item 12)."""
+    from kws.cli import main
+
+    assert main(["cost", "--arch", arch]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("kws cost: error: --arch") and arch in err and needle in err and "\n" not in err
+
+
+def test_the_smallest_multiplier_allowed_gives_one_channel():
+    from kws.models import resolve_arch
+
+    assert resolve_arch("ds-cnn-s*0.01").unit_widths == (1,) * 5  # 64 x 0.01 = 0.64 rounds to 1: allowed
+    assert resolve_arch("seed@1").unit_widths == (1,) * 5
+
+
+def test_arch_json_path_of_the_wrong_kind_says_so(tmp_path, capsys):
+    from kws.cli import main
+
+    (tmp_path / "spec.json").mkdir()
+    assert main(["cost", "--arch", str(tmp_path / "spec.json")]) == 2
+    assert "is a folder, expected a spec JSON file" in capsys.readouterr().err

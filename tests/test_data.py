@@ -287,3 +287,26 @@ def test_augmenter_same_clips_on_gpu(mini):
         rtol=0,
         atol=2e-3,
     )
+
+
+def test_a_dataset_path_that_is_a_file_is_not_said_to_be_missing(tmp_path):
+    """A file where a folder is expected is said to be one, not to be missing (issue 19 item 12)."""
+    (tmp_path / "file").write_text("x")
+    for load in (load_dataset, load_test_set):
+        with pytest.raises(KwsError, match="is a file, expected a folder") as e:
+            load(tmp_path / "file")
+        assert "does not exist" not in str(e.value)
+        with pytest.raises(KwsError, match="does not exist"):
+            load(tmp_path / "nope")
+
+
+def test_messages_name_the_flag_not_the_config_field(tmp_path, mini_root):
+    root = tmp_path / "ds"
+    (root / "yes").mkdir(parents=True)
+    shutil.copy(sorted((mini_root / "yes").glob("*.wav"))[0], root / "yes")
+    with pytest.raises(KwsError) as e:
+        load_dataset(root, task=TaskConfig(words=("yes",)), progress=False)  # no noise: no _silence_ clips
+    assert "silence_percent" not in str(e.value) and "_background_noise_" in str(e.value)
+    with pytest.raises(KwsError, match="--words") as e:
+        load_dataset(root, task=TaskConfig(words=("yes", "no")), progress=False)
+    assert "TaskConfig" not in str(e.value)

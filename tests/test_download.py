@@ -235,3 +235,22 @@ def test_plan_uses_the_table_for_official_names_and_rejects_bad_input():
         download.plan("v0.02", url="https://mirror.example/readme.html")
     with pytest.raises(KwsError, match="--sha256"):
         download.download_dataset(Path("unused"), url="https://mirror.example/sc/", sha256="ab" * 32)
+
+
+def test_url_may_be_a_plain_local_path_to_an_archive_or_a_mirror_folder(blob, tmp_path, monkeypatch):
+    (tmp_path / "mirror").mkdir()
+    (tmp_path / "mirror" / "mini.tar.gz").write_bytes(blob)
+    sha = hashlib.sha256(blob).hexdigest()
+    for url in (str(tmp_path / "mirror" / "mini.tar.gz"), "mirror/mini.tar.gz"):  # absolute, then relative
+        monkeypatch.chdir(tmp_path)
+        out = tmp_path / f"out{len(url)}"
+        (folder,) = download.download_dataset(out, url=url, sha256=sha, progress=False)
+        assert (folder / "no" / "b_nohash_1.wav").read_bytes() == FILES["no/b_nohash_1.wav"]
+    pairs = download.plan("v0.02", url=str(tmp_path / "mirror"))  # a folder: a mirror with the official names
+    assert [u for u, _ in pairs] == [
+        (tmp_path / "mirror").resolve().as_uri() + "/" + a.file_name for a in download.ARCHIVES["v0.02"]
+    ]
+    with pytest.raises(KwsError, match="no such file or folder"):
+        download.plan("v0.02", url=str(tmp_path / "nope.tar.gz"))
+    with pytest.raises(KwsError, match="is a folder, expected"):
+        download.fetch((tmp_path / "mirror").as_uri(), tmp_path / "x.tar.gz", progress=False)

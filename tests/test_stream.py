@@ -205,3 +205,39 @@ def test_cli_stream_subprocess(run_dir, recording):
     )
     assert proc.returncode == 0, proc.stderr
     assert "inferences" in proc.stderr and "detections" in proc.stderr
+
+
+def test_cli_defaults_are_device_config_defaults():
+    from kws.cli.stream import DEVICE_FLAGS
+
+    assert {f: d for f, d in DEVICE_FLAGS.values()} == {f: getattr(DeviceConfig(), f) for f, _ in DEVICE_FLAGS.values()}
+
+
+@pytest.mark.parametrize(
+    "flag, value",
+    [
+        ("--threshold", "0"),
+        ("--threshold", "1.5"),
+        ("--threshold", "nan"),
+        ("--window-ms", "0"),
+        ("--suppression-ms", "-1"),
+        ("--min-count", "0"),
+        ("--period-hops", "0"),
+    ],
+)
+def test_cli_bad_device_flag_is_named_not_its_field(run_dir, recording, capsys, flag, value):
+    """DeviceConfig's messages name its fields (detection_threshold); the CLI names the flag (issue 19 item 12)."""
+    assert main(["stream", "--model", str(run_dir), str(recording), flag, value]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"kws stream: error: {flag} {value}") and "\n" not in err and "_" not in err.split(":")[2]
+
+
+def test_cli_short_or_missing_recording_is_named(run_dir, tmp_path, capsys):
+    short = tmp_path / "short.wav"
+    sf.write(short, np.zeros(8000, np.int16), CFG.sample_rate_hz, subtype="PCM_16")
+    assert main(["stream", "--model", str(run_dir), str(short)]) == 2
+    assert f"{short}: 0.50 s is shorter than one 1000 ms model input" in capsys.readouterr().err
+    assert main(["stream", "--model", str(run_dir), str(tmp_path)]) == 2
+    assert f"{tmp_path}: is a folder, expected an audio file" in capsys.readouterr().err
+    assert main(["stream", "--model", str(tmp_path / "nope"), str(short)]) == 2
+    assert "does not exist" in capsys.readouterr().err

@@ -66,6 +66,9 @@ def run(args: argparse.Namespace) -> int:
         raise KwsError(f"{args.recording}: {e}; give a readable recording") from None
     if audio.converted:
         print(f"kws stream: note: {args.recording}: {audio.conversion}", file=sys.stderr)
+    seconds, clip_ms = len(audio.samples) / scorer.frontend.sample_rate_hz, scorer.frontend.clip_ms
+    if len(audio.samples) < scorer.frontend.clip_samples:
+        raise KwsError(f"{args.recording}: {seconds:.2f} s is shorter than one {clip_ms} ms model input")
     detections, summary = detect(audio.samples, scorer, device)
     if args.json:
         print(json.dumps(dict(summary, detections=[d.__dict__ for d in detections]), indent=1))
