@@ -20,8 +20,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = actions.add_parser("download", help="fetch + verify + extract the official archives (resumable)")
     p.add_argument("--version", default="v0.02", choices=("v0.02", "v0.01"), help="dataset version")
     p.add_argument("--out", type=Path, default=Path("data"), help="folder for the archives and extracted data")
-    p.add_argument("--url", help="mirror folder ending in '/' (official file names), or the URL of one archive")
-    p.add_argument("--sha256", help="expected sha256 of the archive --url names (when the built-in table lacks it)")
+    p.add_argument(
+        "--url",
+        help="mirror (a URL ending in '/' or a local folder, with the official file names), or one archive's "
+        "http(s):// or file:// URL or local path (default: the official storage.googleapis.com archives)",
+    )
+    p.add_argument(
+        "--sha256", help="expected sha256 (64 hex digits) of the archive --url names, when the built-in table lacks it"
+    )
     p.add_argument("--no-test-set", action="store_true", help="skip the official 12-class test-set archive")
     p.add_argument("--delete-archives", action="store_true", help="delete each .tar.gz once extracted")
     p.add_argument("--json", action="store_true", help="print the extracted folders as JSON")
@@ -31,10 +37,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, help="new folder for the dataset")
     p.add_argument("--words", nargs="+", help="keywords, one folder each (default: the 10 Speech Commands ones)")
     p.add_argument("--unknown-words", nargs="+", help="words for the unknown class (default: 8 other words)")
-    p.add_argument("--per-word", type=int, default=100, help="clips per word")
+    p.add_argument("--per-word", type=int, default=100, help="clips per word (1 s each)")
     p.add_argument("--seed", type=int, default=0, help="the same seed gives byte-identical files")
-    p.add_argument("--jobs", type=int, default=None, help="parallel espeak-ng workers (default: CPU count)")
-    p.add_argument("--noise-seconds", type=float, default=60.0, help="length of each generated noise file")
+    p.add_argument("--jobs", type=int, default=None, help="parallel espeak-ng processes (default: the CPU count)")
+    p.add_argument("--noise-seconds", type=float, default=60.0, help="length of each generated noise file (s)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(handler=_synth)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 
 from kws.errors import KwsError
 
@@ -17,15 +16,16 @@ def register(sub) -> None:
     )
     p.add_argument("--model", required=True, metavar="RUN_DIR", help="run directory written by `kws train`/`kws grow`")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder for the artifacts and report")
-    p.add_argument("--target", default="cortex-m4", help="target core (see `kws targets`; default cortex-m4)")
+    p.add_argument("--target", default="cortex-m4", help="target core (see `kws targets`)")
     p.add_argument("--check", action="store_true", help="only measure and report; write no device files, never fail")
-    p.add_argument("--flash-kb", type=int, help="override the board's flash size (KiB)")
-    p.add_argument("--ram-kb", type=int, help="override the board's RAM size (KiB)")
-    p.add_argument("--clock-mhz", type=float, help="override the board's clock (MHz)")
-    p.add_argument("--calib-clips", type=int, default=200, help="training clips for int8 calibration (default 200)")
+    p.add_argument("--flash-kb", type=int, help="override the board's flash size (KiB; default: the target board's)")
+    p.add_argument("--ram-kb", type=int, help="override the board's RAM size (KiB; default: the target board's)")
+    p.add_argument("--clock-mhz", type=float, help="override the board's clock (MHz; default: the target board's)")
+    p.add_argument("--calib-clips", type=int, default=200, help="training clips for int8 calibration")
     p.add_argument("--platform", choices=("arduino", "mbed"), help="project shell (default: the target board's)")
     p.add_argument("--data", metavar="DIR", help="dataset root, when the run's recorded one has moved")
     p.add_argument("--json", action="store_true", help="print report.json instead of the table")
+    p.add_argument("--quiet", action="store_true", help="no progress bars on stderr (reading clips, MFCC, converting)")
     p.set_defaults(handler=_export)
 
     t = sub.add_parser("targets", help="list the deployment targets and their default boards")
@@ -50,7 +50,7 @@ def _export(args) -> int:
         calib_clips=args.calib_clips,
         platform=args.platform,
         data_root=args.data,
-        progress=sys.stderr.isatty(),
+        progress=not args.quiet,  # on a terminal or in a log alike: an export works for minutes
     )
     if args.json:
         print(json.dumps({k: v for k, v in report.items() if k != "calibration"}, indent=2))

@@ -21,10 +21,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _register_cost(sub) -> None:
     p = sub.add_parser("cost", help="parameters, MACs and peak activation bytes of an architecture")
-    p.add_argument("--arch", required=True, help="preset (ds-cnn-s, ds-cnn-s*0.5, ds-cnn-s@100), spec JSON or file")
-    p.add_argument("--classes", type=int, default=12, help="classifier outputs (default 12)")
-    p.add_argument("--activation", choices=ACTIVATIONS, help="override the spec's (changes the RAM peak)")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument(
+        "--arch",
+        required=True,
+        help="preset (ds-cnn-s), preset*width multiplier (ds-cnn-s*0.5), preset@channels (ds-cnn-s@100), spec JSON "
+        "or a .json file",
+    )
+    p.add_argument("--classes", type=int, default=12, help="classifier outputs (labels, _silence_ and _unknown_ too)")
+    p.add_argument(
+        "--activation", choices=ACTIVATIONS, help="override the spec's (changes the RAM peak; default: the spec's)"
+    )
+    p.add_argument("--json", action="store_true", help="print the figures and every layer as JSON")
     p.set_defaults(handler=_cost)
 
 
@@ -38,17 +45,19 @@ def _register_eval(sub) -> None:
     p = sub.add_parser("eval", help="top-1, per-class accuracy and confusion matrix of a run or .tflite")
     p.add_argument("--model", required=True, help="run directory or .tflite file")
     p.add_argument("--data", help="Speech Commands folder; the split is rebuilt with the run's task")
-    p.add_argument("--split", default="test", choices=("train", "validation", "test"))
+    p.add_argument(
+        "--split", default="test", choices=("train", "validation", "test"), help="which split of --data to score"
+    )
     p.add_argument("--test-set", help="official test-set folder (12 label folders) instead of --data")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print accuracy, confusion and skipped files as JSON")
     p.set_defaults(handler=_eval)
 
 
 def _register_predict(sub) -> None:
     p = sub.add_parser("predict", help="label and class probabilities of wav files")
     p.add_argument("--model", required=True, help="run directory or .tflite file")
-    p.add_argument("files", nargs="+", help="wav files (resampled / cut to the model's clip)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("files", nargs="+", help="wav files (resampled, padded or cut to the model's clip, e.g. 1 s)")
+    p.add_argument("--json", action="store_true", help="print each file's label and probabilities as JSON")
     p.set_defaults(handler=_predict)
 
 

@@ -1,0 +1,99 @@
+"""--help of the verbs data (download, synth, check), cost, eval, predict, export, targets, stream and report:
+every option and argument has help text, and every option with a default shows it; `kws data check` and
+`kws export`, which work for minutes, show progress on stderr unless --quiet (issue 19 item 14).
+
+Walks the argparse tree that kws.cli.build_parser() builds, so a flag added later without help fails here.
+Run: .venv/bin/python -m pytest tests/test_cli_help.py -q
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+
+import numpy as np
+import pytest
+
+from kws.cli import build_parser
+
+VERBS = ("data download", "data synth", "data check", "cost", "eval", "predict", "export", "targets", "stream")
+VERBS += ("report",)
+
+
+def _subparser(path: str) -> argparse.ArgumentParser:
+    parser = build_parser()
+    for name in path.split():
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        parser = sub.choices[name]
+    return parser
+
+
+@pytest.mark.parametrize("path", VERBS)
+def test_every_option_has_help_and_shows_its_default(path):
+    parser = _subparser(path)
+    text = parser.format_help()
+    for action in parser._actions:
+        if isinstance(action, argparse._HelpAction):
+            continue
+        name = action.option_strings[-1] if action.option_strings else action.dest
+        assert action.help, f"kws {path}: {name} has no help text"
+        if action.option_strings and action.default not in (None, False, argparse.SUPPRESS):
+            shown = parser.formatter_class(prog="x")._get_help_string(action)
+            assert "default" in shown, f"kws {path}: {name} does not show its default {action.default!r}"
+    assert "usage: kws" in text
+
+
+@pytest.mark.parametrize(
+    "path, flag, words",
+    [
+        ("data synth", "--noise-seconds", "(s)"),
+        ("export", "--flash-kb", "KiB"),
+        ("export", "--clock-mhz", "MHz"),
+        ("stream", "--window-ms", "(ms)"),
+        ("stream", "--threshold", "default: 0.7"),
+        ("cost", "--classes", "default: 12"),
+    ],
+)
+def test_help_states_units_and_defaults(path, flag, words, capsys):
+    with pytest.raises(SystemExit):
+        _subparser(path).parse_args(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    line = text[text.index(flag, text.index("options:")) :][:300]
+    assert words in line, line
+
+
+def test_data_check_shows_progress_unless_quiet(tmp_path, mini_root, capsys):
+    from kws.cli import main
+
+    root = tmp_path / "ds"
+    for word in ("yes", "no"):
+        (root / word).mkdir(parents=True)
+        for f in sorted((mini_root / word).glob("*.wav"))[:3]:
+            shutil.copy(f, root / word / f.name)
+    assert main(["data", "check", str(root)]) == 0
+    assert "check:   0%|          | 0/6" in capsys.readouterr().err  # 6 clips to read
+    assert main(["data", "check", str(root), "--quiet"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_export_asks_for_progress_unless_quiet(monkeypatch, tmp_path):
+    import kws.export
+    from kws.cli import main
+
+    asked = []
+    monkeypatch.setattr(kws.export, "export_run", lambda *a, **kw: asked.append(kw["progress"]) or {"files": []})
+    monkeypatch.setattr("kws.export.report.summary_table", lambda report: "table")
+    for quiet in ([], ["--quiet"]):
+        assert main(["export", "--model", str(tmp_path), "--out", str(tmp_path / "o"), *quiet]) == 0
+    assert asked == [True, False]  # on a terminal or not: an export's silence must not look like a hang
+
+
+def test_features_show_mfcc_progress_when_asked(tmp_path, capsys):
+    from kws.data import Split, features
+    from kws.frontend import FrontendConfig
+
+    split = Split("train", np.zeros((300, 16000), np.float32), np.zeros(300, np.int64), [f"{i}" for i in range(300)])
+    features(split, FrontendConfig(), cache_dir=tmp_path, progress=True)
+    assert "train MFCC:   0%|          | 0/300" in capsys.readouterr().err
+    features(split, FrontendConfig(), cache_dir=tmp_path / "other")
+    assert capsys.readouterr().err == ""
