@@ -341,6 +341,8 @@ def download_dataset(
     keep_archives is False, so a second run is a no-op after a quick re-verification.
     """
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise KwsError(f"--out {out_dir} is a file, expected a folder; choose another --out")
     archives = plan(version, url=url, test_set=test_set)
     if sha256 is not None and len(archives) > 1:
         raise KwsError("--sha256 applies to one archive: give --url the full URL of that archive")

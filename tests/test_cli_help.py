@@ -97,3 +97,33 @@ def test_features_show_mfcc_progress_when_asked(tmp_path, capsys):
     assert "train MFCC:   0%|          | 0/300" in capsys.readouterr().err
     features(split, FrontendConfig(), cache_dir=tmp_path / "other")
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["report", "{file}"],
+        ["export", "--model", "{dir}", "--out", "{file}"],
+        ["data", "download", "--url", "{file}", "--out", "{file}"],
+        ["data", "check", "{file}"],
+        ["eval", "--model", "{dir}", "--data", "{file}"],
+    ],
+)
+def test_a_file_where_a_folder_is_expected_is_called_a_file(argv, tmp_path, capsys):
+    """Not "does not exist" (nor a traceback) for a path that exists but is of the wrong kind (issue 19 item 12)."""
+    from kws.cli import main
+
+    (tmp_path / "f.tar.gz").write_text("x")
+    argv = [a.format(file=tmp_path / "f.tar.gz", dir=tmp_path) for a in argv]
+    if argv[0] == "eval":  # a run directory, so that the --data check is reached
+        from kws.checkpoint import save_run
+        from kws.data import TaskConfig
+        from kws.frontend import FrontendConfig
+        from kws.models import create
+        from kws.train import TrainConfig
+
+        save_run(tmp_path / "run", create("seed").eval(), FrontendConfig(), TaskConfig().labels, TrainConfig())
+        argv[2] = str(tmp_path / "run")
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "is a file, expected a folder" in err and "does not exist" not in err and "\n" not in err, err

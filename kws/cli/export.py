@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from kws.errors import KwsError
 
@@ -39,6 +40,8 @@ def _export(args) -> int:
 
     if args.calib_clips < 1:
         raise KwsError(f"--calib-clips: must be >= 1, got {args.calib_clips}")
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise KwsError(f"--out {args.out} is a file, expected a folder; choose another --out")
     report = export_run(
         args.model,
         args.out,
