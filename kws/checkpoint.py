@@ -27,10 +27,8 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import sys
-import tempfile
-from dataclasses import asdict, dataclass, field, is_dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +37,7 @@ import torch
 from kws.data import TaskConfig
 from kws.distributed import dist_info
 from kws.errors import KwsError
+from kws.files import atomic_write_bytes, atomic_write_json
 from kws.frontend import FrontendConfig
 from kws.models import DSCNN, ArchSpec
 from kws.tblog import ScalarLog  # re-exported: run directories hold tb/
@@ -52,34 +51,6 @@ TRAIN_CONFIG_FILE = "train_config.json"
 RUN_FILE = "run.json"
 METRICS_FILE = "metrics.json"
 WEIGHT_FILES = {"best": MODEL_FILE, "last": LAST_FILE}
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write `data` to `path` through a temp file in the same folder and os.replace (atomic on POSIX)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; a run directory is meant to be shared
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_json(path: str | Path, obj: Any) -> None:
-    """Pretty JSON (indent 2, trailing newline) written atomically."""
-    atomic_write_text(path, json.dumps(obj, indent=2, default=_json_default) + "\n")
 
 
 def atomic_torch_save(path: str | Path, obj: Any) -> None:
@@ -87,18 +58,6 @@ def atomic_torch_save(path: str | Path, obj: Any) -> None:
     buf = io.BytesIO()
     torch.save(obj, buf)
     atomic_write_bytes(path, buf.getvalue())
-
-
-def _json_default(x: Any) -> Any:
-    if is_dataclass(x):
-        return x.to_dict() if hasattr(x, "to_dict") else asdict(x)
-    if isinstance(x, (Path,)):
-        return str(x)
-    if hasattr(x, "tolist"):  # numpy arrays and scalars, tensors
-        return x.tolist()
-    if isinstance(x, (set, tuple)):
-        return list(x)
-    raise TypeError(f"not JSON serializable: {type(x).__name__}")
 
 
 def _config_dict(cfg: Any) -> dict:
@@ -407,9 +366,6 @@ __all__ = [
     "restore_epoch",
     "write_epoch",
     "atomic_torch_save",
-    "atomic_write_bytes",
-    "atomic_write_json",
-    "atomic_write_text",
     "load_arch",
     "load_run",
     "load_state",

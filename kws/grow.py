@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from kws import checkpoint, data, distributed, models, selection, splitting, train
+from kws import checkpoint, data, distributed, files, models, selection, splitting, train
 from kws.cost import cost
 from kws.errors import KwsError
 from kws.frontend import FrontendConfig
@@ -207,10 +207,10 @@ def grow(
     out.mkdir(parents=True, exist_ok=True)
     data.note_audio_issues(ds, out, "grow")  # one line; the list goes to audio_issues.json
     if not (out / CONFIG_FILE).is_file():  # a resume never rewrites the run's record
-        checkpoint.atomic_write_json(out / CONFIG_FILE, cfg.to_dict())
+        files.atomic_write_json(out / CONFIG_FILE, cfg.to_dict())
     if not (out / DATA_FILE).is_file():
         record = dict(data_root=str(data_root), task=task.to_dict(), frontend=frontend.to_dict())
-        checkpoint.atomic_write_json(out / DATA_FILE, record)
+        files.atomic_write_json(out / DATA_FILE, record)
 
     train_split = ds.splits["train"]
     warning = distributed.cpu_fallback_warning(len(train_split.labels), distributed.select_device())
@@ -332,6 +332,6 @@ def _finish(
             )
         },
     )
-    checkpoint.atomic_write_json(out / "growth_report.json", report)
-    checkpoint.atomic_write_text(out / "growth_report.md", growth_markdown(report))
+    files.atomic_write_json(out / "growth_report.json", report)
+    files.atomic_write_text(out / "growth_report.md", growth_markdown(report))
     return report

@@ -29,7 +29,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from kws import checkpoint
+from kws import checkpoint, files
 from kws.data import Augmenter, Dataset, features
 from kws.distributed import (
     average_buffers,
@@ -420,7 +420,7 @@ def train_run(
         ev = evaluate(model, features(test, dataset.frontend), test.labels)  # fit left the best weights in model
         per_class = dict(zip(dataset.labels, ev["per_class_acc"], strict=True))
         metrics["test"] = dict(acc=ev["acc"], loss=ev["loss"], n=ev["n"], per_class_acc=per_class)
-    checkpoint.atomic_write_json(run_dir / checkpoint.METRICS_FILE, metrics)
+    files.atomic_write_json(run_dir / checkpoint.METRICS_FILE, metrics)
     return metrics
 
 

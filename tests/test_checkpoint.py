@@ -14,7 +14,7 @@ import stat
 import pytest
 import torch
 
-from kws import checkpoint
+from kws import checkpoint, files
 from kws.data import TaskConfig
 from kws.errors import KwsError
 from kws.frontend import FrontendConfig
@@ -50,20 +50,20 @@ def _save(tmp_path, model=None):
 
 def test_atomic_write_leaves_old_file_when_interrupted(tmp_path, monkeypatch):
     path = tmp_path / "x.json"
-    checkpoint.atomic_write_json(path, {"a": 1})
+    files.atomic_write_json(path, {"a": 1})
 
     def boom(*args, **kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(os, "replace", boom)
     with pytest.raises(KeyboardInterrupt):
-        checkpoint.atomic_write_json(path, {"a": 2})
+        files.atomic_write_json(path, {"a": 2})
     assert json.loads(path.read_text()) == {"a": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["x.json"]  # no temp file left behind
 
 
 def test_written_files_are_readable_by_others(tmp_path):
-    checkpoint.atomic_write_bytes(tmp_path / "b", b"xyz")
+    files.atomic_write_bytes(tmp_path / "b", b"xyz")
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE((tmp_path / "b").stat().st_mode) == 0o666 & ~umask
@@ -136,7 +136,7 @@ def test_scalar_log_is_read_back_by_tensorboard(tmp_path):
 
 
 def test_remove_temp_files_takes_only_the_temp_siblings_of_atomic_writes(tmp_path):
-    checkpoint.atomic_write_json(tmp_path / "metrics.json", {"a": 1})
+    files.atomic_write_json(tmp_path / "metrics.json", {"a": 1})
     (tmp_path / ".metrics.json.k3j4h5.tmp").write_text("{")  # what a kill -9 mid-write leaves
     (tmp_path / ".last.pt.abcdef.tmp").write_bytes(b"PK")
     (tmp_path / "notes.tmp").write_text("the user's")  # not one of ours: no leading dot
