@@ -1,6 +1,6 @@
 """Cost model of a DS-CNN computed from its ArchSpec alone, without building the network.
 
-Conventions (those of the TFLite graphs Hello Edge reports, FIELD_FACTS.md):
+Conventions (those of the TFLite graphs Hello Edge reports, docs/device.md):
 - MACs: conv out_h*out_w*out_c*kh*kw*in_c; depthwise out_h*out_w*c*kh*kw; pointwise out_h*out_w*in_c*out_c;
   fully connected in*out. Average pooling, biases, BN (folded) and activations count no MACs.
 - Deployed parameters: BN folded into the preceding bias-free convolution, so one bias per channel.

@@ -3,7 +3,7 @@
 dataset (data/speech_commands_v0.02 when present, else an espeak-ng dataset spoken here) -> grow a DS-CNN from
 a seed to a small parameter budget -> export int8 TFLite + C for a Cortex-M4 board -> growth report. The
 schedule is short so that it finishes in minutes on two CPU cores; it demonstrates the pipeline, not the
-recipe's accuracy (README: Results).
+recipe's accuracy (docs/results.md).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ splitting matrix of every unit, split the units with the most negative minimum e
 train again. Here the budget is the target's: deployed parameters, MACs and peak int8 activation bytes, all
 counted by kws.cost from the spec, never exceeded (kws.selection enforces it per split).
 
-Schedule ("grow early, train long", the recipe that reached parity in the prototypes of SPLITTING.md): a short
+Schedule ("grow early, train long", the recipe that reached parity in the prototypes of docs/splitting.md): a short
 seed stage, short rounds with a restarted learning-rate schedule, then a long final stage. The final stage either
 continues the grown network (function-preserving warm start) or, with finish="retrain", trains the grown
 architecture from scratch for the same total number of epochs (growth as architecture search).

@@ -158,7 +158,7 @@ def _preset(width: int, conv1_stride: tuple[int, int], strides: list[tuple[int, 
     )
 
 
-# Hello Edge presets (FIELD_FACTS.md): counts asserted in tests/test_cost.py.
+# Hello Edge presets (docs/device.md): counts asserted in tests/test_cost.py.
 PRESETS: dict[str, ArchSpec] = {
     "ds-cnn-s": _preset(64, (2, 2), [(1, 1)] * 4),
     "ds-cnn-m": _preset(172, (2, 1), [(2, 2)] + [(1, 1)] * 3),

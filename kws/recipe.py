@@ -1,7 +1,7 @@
 """The recipes: TrainConfig (one training phase's optimisation hyper-parameters) and GrowConfig (the growth
 schedule), the optimizer and the lr schedule.
 
-Hello Edge (FIELD_FACTS.md): Adam 1e-3 with a cosine schedule stepped per batch, batch 64. Kept apart from the
+Hello Edge (docs/device.md): Adam 1e-3 with a cosine schedule stepped per batch, batch 64. Kept apart from the
 training loop (kws.train and kws.grow re-export everything here) so that configs and schedules can be built and
 tested without the data pipeline. Importing this module imports no torch: the command line reads its defaults and
 choices from these dataclasses while building its parsers (tests/test_cli_model.py checks it), so torch and
@@ -96,7 +96,7 @@ class GrowConfig:
 
     seed_arch: str = "seed"
     seed_width: int | None = 32  # uniform width of the seed; None keeps the preset's widths
-    # silu: best on validation at 22.6K, 56.5K and 135K retrained (README, activation search); 1.5x ReLU's RAM,
+    # silu: best on validation at 22.6K, 56.5K and 135K retrained (docs/results.md, activation search); 1.5x ReLU's RAM,
     # counted by kws.cost / --budget-ram-kb. hardswish keeps ReLU's RAM in the seed geometry.
     activation: str = "silu"
     budget_kparams: float | None = None
@@ -125,7 +125,7 @@ class GrowConfig:
     lanczos_iters: int | None = None  # Lanczos steps per layer with the lanczos solver
     # retrain: chosen on the validation split of the mini set (bench/grow_vs_fixed.py, SiLU, 5 seeds at 22.6K:
     # val 88.0 +- 0.6% retrained vs 86.4 +- 1.5% continued vs 85.9 +- 0.9% uniform width; the same order at
-    # 56.5K and 135K, README "Does growing beat hand-sizing?").
+    # 56.5K and 135K, docs/results.md "Does growing beat hand-sizing?").
     finish: str = "retrain"  # continue | retrain
     compare_retrain: bool = False
     seed: int = 0

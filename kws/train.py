@@ -1,6 +1,6 @@
 """Training: train_one_epoch / evaluate / fit, reused by `kws train` (kws.cli.model) and by growing (kws.grow).
 
-Recipe (Hello Edge, FIELD_FACTS.md): Adam 1e-3 with a cosine schedule stepped per batch, batch 64, background
+Recipe (Hello Edge, docs/device.md): Adam 1e-3 with a cosine schedule stepped per batch, batch 64, background
 noise + time shift recomputed on every batch by the data Augmenter, validation each epoch, best-by-validation and
 last checkpoints. TrainConfig, the optimizer and the schedule live in kws.recipe and are re-exported here. fit()
 trains an EXISTING model (possibly just grown) for cfg.epochs with a fresh optimizer and a restarted schedule, so

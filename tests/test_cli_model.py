@@ -42,7 +42,7 @@ def test_cli_activation_choices_are_the_models():
 @pytest.mark.parametrize("activation,peak", [("silu", 24_000), ("hardswish", 16_000)])
 def test_cost_activation_changes_only_the_ram_peak(capsys, activation, peak):
     # ds-cnn-s: every layer outputs 25x5x64 = 8,000 int8; the TFLM heads measured on the host are 24,000 B (SiLU:
-    # LOGISTIC + MUL keep three of them live) and 16,000 B (hard swish, as ReLU), README "Activations".
+    # LOGISTIC + MUL keep three of them live) and 16,000 B (hard swish, as ReLU), docs/results.md "Activations".
     assert main(["cost", "--arch", "ds-cnn-s", "--activation", activation, "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert (out["params_deployed"], out["macs"], out["peak_activation_bytes"]) == (22_604, 2_656_768, peak)

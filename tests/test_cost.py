@@ -1,6 +1,6 @@
 """Cost model (kws/cost.py) against independent counts.
 
-Covers: the Hello Edge preset figures measured from the TFLite graphs (FIELD_FACTS.md), trainable parameters
+Covers: the Hello Edge preset figures measured from the TFLite graphs (docs/device.md), trainable parameters
 equal to sum(p.numel()) of the built torch module, and per-layer MACs counted by forward hooks on that module
 (output elements times the fan-in of one output element). Run: `.venv/bin/pytest tests/test_cost.py -q`.
 """
