@@ -18,9 +18,11 @@ Module map (one noun per module) and the dependency rule: imports point DOWN thi
     cost         parameters, MACs and activation bytes computed from an ArchSpec alone
     distributed  torchrun helpers: rank/world, process-group init, device choice, per-rank batch sharding
     tblog        TensorBoard scalar event files for a run's tb/ folder, without importing TensorFlow
-    checkpoint   run directories: atomic writes, weights + JSON configs, loading a run back
+    checkpoint   run directories: weights + JSON configs (written through files), loading a run back
     predict      evaluate() / mean_loss(), predictors for run directories and TFLite files, `kws eval/predict`
-    recipe       TrainConfig, the optimizer and the per-batch lr schedule of one training phase (train re-exports)
+    recipe       TrainConfig and GrowConfig (torch-free: the CLI reads its defaults and choices here), the
+                 optimizer and the per-batch lr schedule of one training phase
+    resume       the run records a resume reads and checks (its settings against typed flags, rounds, temp files)
     train        train_one_epoch / fit, the `kws train` job, DistributedDataParallel
     split_apply  split(): apply a splitting plan, widening a DS-CNN (splitting re-exports it)
     split_rows   which (clip, position) rows the splitting pass keeps (uniform or by importance), and their gathers
