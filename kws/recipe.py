@@ -37,6 +37,15 @@ def _default_augment() -> AugmentConfig:
     return AugmentConfig()
 
 
+def _known_fields(cls, d: dict, what: str) -> dict:
+    """A copy of `d`, refused in one line if it names a field `cls` does not have (a record from another version)."""
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise KwsError(f"{what}: unknown field(s) {unknown}; expected a subset of {sorted(known)}")
+    return dict(d)
+
+
 @dataclass(frozen=True, kw_only=True)
 class TrainConfig:
     """Optimisation hyper-parameters of one training phase. augment=None trains on clean cached features."""
@@ -78,11 +87,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise KwsError(f"train config: unknown field(s) {unknown}; expected a subset of {sorted(known)}")
-        kw = dict(d)
+        kw = _known_fields(cls, d, "train config")
         if kw.get("augment") is not None:
             from kws.augment import AugmentConfig
 
@@ -168,11 +173,7 @@ class GrowConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> GrowConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise KwsError(f"grow config: unknown field(s) {unknown}; expected a subset of {sorted(known)}")
-        kw = dict(d)
+        kw = _known_fields(cls, d, "grow config")
         if kw.get("train") is not None:
             kw["train"] = TrainConfig.from_dict(kw["train"])
         return cls(**kw)
