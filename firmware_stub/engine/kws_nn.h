@@ -29,6 +29,7 @@ typedef struct {
     int32_t k, k4;                 /* reduction length and its padded length */
     int32_t in_zero_point, out_zero_point, act_min, act_max;
     int32_t reverse;               /* pointwise in place with out_c > in_c: pixels last to first */
+    int32_t fast;                  /* every |accumulator| < 2^30 and shift <= -1: kws_nn_requantize_fast */
     const int8_t *weights;         /* blocked, see above */
     const int32_t *bias;           /* folded, out_c padded to even */
     const int32_t *multiplier;     /* Q31 mantissas, per output channel */
@@ -55,6 +56,7 @@ typedef struct {
     int32_t kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left;
     int32_t in_zero_point, out_zero_point, act_min, act_max;
     int32_t delay;
+    int32_t fast;                  /* as for conv */
     const int16_t *weights;
     const int32_t *bias;
     const int32_t *multiplier;

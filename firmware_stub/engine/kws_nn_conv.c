@@ -7,28 +7,30 @@
 #include "kws_nn_arith.h"
 #include "kws_nn_internal.h"
 
-static void store_pair(const kws_nn_conv_t *p, const int32_t *acc, int32_t oc, int8_t *o0, int8_t *o1) {
-    for (int32_t j = 0; j < 2 && oc + j < p->out_c; ++j) {
-        const int32_t m = p->multiplier[oc + j], s = p->shift[oc + j];
-        o0[oc + j] = kws_nn_clamp8(kws_nn_requantize(acc[j], m, s) + p->out_zero_point, p->act_min, p->act_max);
-        if (o1) o1[oc + j] = kws_nn_clamp8(kws_nn_requantize(acc[2 + j], m, s) + p->out_zero_point, p->act_min, p->act_max);
-    }
-}
-
-/* Both columns are in scratch: every output channel of pixels o0 (and o1, unless 0). */
-static void output_pixels(const kws_nn_conv_t *p, const int16_t *c0, const int16_t *c1, int8_t *o0, int8_t *o1) {
-    const int32_t groups = p->k4 >> 2;
-    const int8_t *rows = p->weights;
+/* The column pair is in scratch: every output channel of pixels o0 (and o1, unless 0). Fields are copied to
+   locals: the int8 stores could alias the parameter struct and would force reloads otherwise. */
+static void output_pixels(const kws_nn_conv_t *p, const int16_t *pair, int8_t *o0, int8_t *o1) {
+    const int32_t groups = p->k4 >> 2, step = 2 * p->k4, out_c = p->out_c, zp = p->out_zero_point;
+    const int32_t lo = p->act_min, hi = p->act_max, fast = p->fast;
+    const int32_t *bias = p->bias, *mult = p->multiplier;
+    const int8_t *rows = p->weights, *shift = p->shift;
     int32_t acc[4];
-    for (int32_t oc = 0; oc < p->out_c; oc += 2) {
-        kws_nn_dot_2x2(c0, c1, rows, groups, p->bias + oc, acc);
-        store_pair(p, acc, oc, o0, o1);
-        rows += 2 * p->k4;
+    for (int32_t oc = 0; oc < out_c; oc += 2, rows += step) {
+        kws_nn_dot_2x2(pair, rows, groups, bias + oc, acc);
+        for (int32_t j = 0; j < 2 && oc + j < out_c; ++j) {
+            const int32_t m = mult[oc + j], s = shift[oc + j];
+            const int32_t r0 = fast ? kws_nn_requantize_fast(acc[j], m, s) : kws_nn_requantize(acc[j], m, s);
+            o0[oc + j] = kws_nn_clamp8(r0 + zp, lo, hi);
+            if (o1) {
+                const int32_t r1 = fast ? kws_nn_requantize_fast(acc[2 + j], m, s) : kws_nn_requantize(acc[2 + j], m, s);
+                o1[oc + j] = kws_nn_clamp8(r1 + zp, lo, hi);
+            }
+        }
     }
 }
 
 /* The receptive field of output pixel (oy, ox) as an int16 column, outside taps at the input zero point. */
-static void im2col(const kws_nn_conv_t *p, const int8_t *in, int32_t oy, int32_t ox, int16_t *column) {
+static void im2col(const kws_nn_conv_t *p, const int8_t *in, int32_t oy, int32_t ox, int16_t *pair, int32_t pixel) {
     const int32_t y0 = oy * p->stride_h - p->pad_top, x0 = ox * p->stride_w - p->pad_left;
     int32_t k = 0;
     for (int32_t ky = 0; ky < p->kernel_h; ++ky) {
@@ -38,21 +40,20 @@ static void im2col(const kws_nn_conv_t *p, const int8_t *in, int32_t oy, int32_t
             const int inside = y >= 0 && y < p->in_h && x >= 0 && x < p->in_w;
             const int8_t *src = in + (y * p->in_w + x) * p->in_c;
             for (int32_t c = 0; c < p->in_c; ++c, ++k) {
-                column[kws_nn_slot(k)] = (int16_t)(inside ? src[c] : p->in_zero_point);
+                pair[kws_nn_index(k, pixel)] = (int16_t)(inside ? src[c] : p->in_zero_point);
             }
         }
     }
-    for (; k < p->k4; ++k) column[kws_nn_slot(k)] = 0;
+    for (; k < p->k4; ++k) pair[kws_nn_index(k, pixel)] = 0;
 }
 
 void kws_nn_conv(const kws_nn_conv_t *p, const int8_t *in, int8_t *out, int16_t *scratch) {
     const int32_t pixels = p->out_h * p->out_w;
-    int16_t *c0 = scratch, *c1 = scratch + p->k4;
     for (int32_t i = 0; i < pixels; i += 2) {
-        const int pair = i + 1 < pixels;
-        im2col(p, in, i / p->out_w, i % p->out_w, c0);
-        if (pair) im2col(p, in, (i + 1) / p->out_w, (i + 1) % p->out_w, c1);
-        output_pixels(p, c0, pair ? c1 : c0, out + i * p->out_c, pair ? out + (i + 1) * p->out_c : 0);
+        const int32_t j = i + 1 < pixels ? i + 1 : i; /* an odd last pixel is computed twice, stored once */
+        im2col(p, in, i / p->out_w, i % p->out_w, scratch, 0);
+        im2col(p, in, j / p->out_w, j % p->out_w, scratch, 1);
+        output_pixels(p, scratch, out + i * p->out_c, j != i ? out + j * p->out_c : 0);
     }
 }
 
@@ -60,10 +61,10 @@ void kws_nn_conv(const kws_nn_conv_t *p, const int8_t *in, int8_t *out, int16_t 
    the writes never reach an unread pixel, which the direction (p->reverse) guarantees. */
 static void pointwise_pixels(const kws_nn_conv_t *p, const int8_t *in, int8_t *out, int16_t *scratch, int32_t i,
                              int pair) {
-    int16_t *c0 = scratch, *c1 = scratch + p->k4;
-    kws_nn_column(in + i * p->in_c, p->in_c, p->k4, c0);
-    if (pair) kws_nn_column(in + (i + 1) * p->in_c, p->in_c, p->k4, c1);
-    output_pixels(p, c0, pair ? c1 : c0, out + i * p->out_c, pair ? out + (i + 1) * p->out_c : 0);
+    const int32_t j = pair ? i + 1 : i;
+    kws_nn_column(in + i * p->in_c, p->in_c, p->k4, scratch, 0);
+    kws_nn_column(in + j * p->in_c, p->in_c, p->k4, scratch, 1);
+    output_pixels(p, scratch, out + i * p->out_c, pair ? out + j * p->out_c : 0);
 }
 
 void kws_nn_pointwise(const kws_nn_conv_t *p, const int8_t *in, int8_t *out, int16_t *scratch) {

@@ -20,7 +20,13 @@
 /* acc + bottom(a) * bottom(b); acc + top(a) * top(b) */
 #define kws_smlabb(a, b, acc) ((int32_t)__smlabb((a), (b), (acc)))
 #define kws_smlatt(a, b, acc) ((int32_t)__smlatt((a), (b), (acc)))
-#define kws_ror8(x) __ror((x), 8)
+static inline uint32_t kws_ror8(uint32_t x) { return (x >> 8) | (x << 24); }
+/* kws_sxtab16(a, kws_ror8(x)) in one instruction (the compiler does not fold the rotation itself) */
+static inline uint32_t kws_sxtab16_ror8(uint32_t a, uint32_t x) {
+    uint32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(x));
+    return r;
+}
 #elif defined(KWS_NN_EMULATE_DSP)
 #define KWS_NN_DSP 1
 static inline int32_t kws_lane_b(uint32_t x) { return (int16_t)(x & 0xFFFFu); }
@@ -42,6 +48,7 @@ static inline int32_t kws_smlatt(uint32_t a, uint32_t b, int32_t acc) {
     return (int32_t)((uint32_t)acc + (uint32_t)(kws_lane_t(a) * kws_lane_t(b)));
 }
 static inline uint32_t kws_ror8(uint32_t x) { return (x >> 8) | (x << 24); }
+static inline uint32_t kws_sxtab16_ror8(uint32_t a, uint32_t x) { return kws_sxtab16(a, kws_ror8(x)); }
 #else
 #define KWS_NN_DSP 0
 #endif

@@ -149,6 +149,8 @@ def _source(graph: Graph, layers: list[Layer], plan: Plan, macs: int, const_byte
         "#ifdef KWS_NET_DUMP /* tests: every layer's output goes to kws_net_dump */\n"
         "void kws_net_dump(int layer, const int8_t *output, int32_t n);\n"
         "#define KWS_NET_LAYER_HOOK(i, out, n) kws_net_dump((i), (out), (n))\n#endif\n"
+        "#ifdef KWS_NET_PROFILE /* QEMU images: a mark after every layer */\n"
+        "void kws_net_profile(int layer);\n#define KWS_NET_LAYER_HOOK(i, out, n) kws_net_profile(i)\n#endif\n"
         "#ifndef KWS_NET_LAYER_HOOK\n#define KWS_NET_LAYER_HOOK(i, out, n) ((void)0)\n#endif\n\n",
         "/* The interface constants (kws_settings.h) must describe this very model. */\n",
         "typedef char kws_net_input_check[(KWS_FEATURE_ELEMENTS == KWS_NET_INPUT_ELEMENTS) ? 1 : -1];\n",

@@ -79,6 +79,11 @@ def blocked_rows(w: np.ndarray, bias: np.ndarray, in_offset: int) -> tuple[np.nd
     return blocked, folded.astype(np.int32), k4
 
 
+def _fast(mults_shifts: list, bound: np.ndarray) -> int:
+    """1 when kws_nn_requantize_fast is exact for the layer: every shift <= -1 and every |accumulator| < 2^30."""
+    return int(all(s <= -1 for s in mults_shifts) and float(np.max(bound, initial=0)) < 2**30)
+
+
 def _requant_consts(name: str, mults: list, shifts: list) -> dict:
     return {
         f"{name}_multiplier": ("int32_t", np.asarray(mults, np.int32)),
@@ -100,6 +105,10 @@ def _conv(name: str, op: Op, t: dict) -> Layer:
     mults, shifts = quant.conv_multipliers(x.scale, w.scales, y.scale)
     lo, hi = _act_range(op, y)
     pointwise = kh == kw == sh == sw == 1 and pt == pl == 0
+    rows = w.data.reshape(oc, -1).astype(np.int64)
+    bound = np.abs(bias[:oc].astype(np.int64)) + np.abs(rows).sum(axis=1) * 128  # raw int8 inputs, folded bias
+    rows = w.data.reshape(oc, -1).astype(np.int64)
+    bound = np.abs(bias[:oc].astype(np.int64)) + np.abs(rows).sum(axis=1) * 128  # raw int8 inputs, folded bias
     fields = dict(
         in_h=ih,
         in_w=iw,
@@ -120,6 +129,7 @@ def _conv(name: str, op: Op, t: dict) -> Layer:
         act_min=lo,
         act_max=hi,
         reverse=int(pointwise and oc > ic),
+        fast=_fast(shifts, bound),
         weights=f"{name}_weights",
         bias=f"{name}_bias",
         multiplier=f"{name}_multiplier",
@@ -175,6 +185,9 @@ def _depthwise(name: str, op: Op, t: dict) -> Layer:
         act_min=lo,
         act_max=hi,
         delay=0,
+        fast=_fast(
+            shifts, np.abs(b.data.astype(np.int64)) + np.abs(w.data.reshape(-1, c).astype(np.int64)).sum(0) * 255
+        ),
         weights=f"{name}_weights",
         bias=f"{name}_bias",
         multiplier=f"{name}_multiplier",
