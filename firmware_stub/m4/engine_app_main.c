@@ -56,14 +56,7 @@ int __wrap_kws_model_invoke(const int8_t *features, int8_t *scores) {
     return r;
 }
 
-/* 2 instructions per iteration. GCC hands ARMv6-M inline assembly over in divided syntax, where SUB sets flags. */
-static void spin(uint32_t n) {
-#if defined(__ARM_ARCH_6M__)
-    __asm volatile("1: sub %0, #1\n bne 1b" : "+l"(n) : : "cc");
-#else
-    __asm volatile("1: subs %0, %0, #1\n bne 1b" : "+l"(n) : : "cc");
-#endif
-}
+static void spin(uint32_t n) { __asm volatile("1: subs %0, %0, #1\n bne 1b" : "+r"(n) : : "cc"); }
 
 void *sbrk(int increment); /* newlib */
 

@@ -92,13 +92,8 @@ def measure_engine(
     hop_ms: float,
     labels=None,
     work_dir: str | Path | None = None,
-    pcm: np.ndarray | None = None,
 ) -> dict:
-    """Generate the engine for the model, link it into the app for `core`, run it in QEMU; the figures as a dict.
-
-    pcm: int16 clips (N, clip samples) to run (default: a silent and a noise clip); with it the dict also holds
-    what the device computed per clip (clip_labels, clip_scores, clip_features: its int8 network input).
-    """
+    """Generate the engine for the model, link it into the app for `core`, run it in QEMU; the figures as a dict."""
     if core not in CORES:
         raise KwsError(f"engine: core {core!r} cannot be emulated here; measured cores: {', '.join(CORES)}")
     with tempfile.TemporaryDirectory(prefix="kws_engine_") as tmp:
@@ -107,21 +102,14 @@ def measure_engine(
         net = generate(flatbuffer, gen)
         write_model_settings(flatbuffer, gen, labels)
         rng = np.random.default_rng(0)
-        clips = np.stack([np.zeros(16000), rng.normal(0, 3000, 16000)]) if pcm is None else pcm
-        write_clips(gen, np.asarray(clips).astype(np.int16))
+        write_clips(gen, np.stack([np.zeros(16000), rng.normal(0, 3000, 16000)]).astype(np.int16))
         sizes = _link_size_images(gen, work, core)
         run = run_app_image(build_app_image(gen, work / "app.elf", core), core)
     inference = int(np.max(run.inference_instructions))
     frame = (int(np.max(run.loop_instructions)) - inference) / 49  # 49 frontend frames + ring + recognizer
     per_period = inference + period_hops * frame
     period_ms = period_hops * hop_ms
-    per_clip = {}
-    if pcm is not None:
-        per_clip = dict(
-            clip_labels=run.labels.tolist(), clip_scores=run.scores.tolist(), clip_features=run.features.tolist()
-        )
     return dict(
-        **per_clip,
         core=core,
         machine=CORES[core].machine,
         macs=net.macs,

@@ -41,30 +41,6 @@ CORES: dict[str, Core] = {
     "cortex-m4": Core(
         "cortex-m4", "mps2-an386", ("-mcpu=cortex-m4", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"), "m4/mps2_an386.ld"
     ),
-    "cortex-m7": Core(
-        "cortex-m7", "mps2-an500", ("-mcpu=cortex-m7", "-mfloat-abi=hard", "-mfpu=fpv5-d16"), "m4/mps2_an386.ld"
-    ),
-    "cortex-m33": Core(
-        "cortex-m33",
-        "mps2-an505",
-        ("-mcpu=cortex-m33", "-mfloat-abi=hard", "-mfpu=fpv5-sp-d16"),
-        "m4/engine_mps_an505.ld",
-    ),
-    "cortex-m55": Core(
-        "cortex-m55",
-        "mps3-an547",
-        ("-mcpu=cortex-m55", "-mfloat-abi=hard"),
-        "m4/engine_mps_an547.ld",
-        note="DSP (SMLAD) kernels; no Helium (MVE) path yet",
-    ),
-    "cortex-m0plus": Core(
-        "cortex-m0plus",
-        "mps2-an385",
-        ("-mcpu=cortex-m0plus", "-mfloat-abi=soft"),
-        "m4/mps2_an386.ld",
-        note="ARMv6-M build (portable kernels, no DSP) run on the Cortex-M3 of mps2-an385, a roomier stand-in for "
-        "an M0+ board (QEMU's microbit has 16 KB of RAM)",
-    ),
 }
 
 
