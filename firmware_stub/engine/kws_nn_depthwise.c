@@ -19,17 +19,10 @@ typedef struct {
     int32_t w[KWS_NN_MAX_TAPS];  /* int16 offset into the weights */
 } taps_t;
 
-/* The requantization constants of one layer, as locals (int8 stores could alias the parameter struct). */
-typedef struct {
-    const int32_t *mult;
-    const int8_t *shift;
-    int32_t zp, lo, hi, fast;
-} out_t;
-
-static inline int8_t finish(const out_t *o, int32_t acc, int32_t c) {
-    const int32_t m = o->mult[c], s = o->shift[c];
-    const int32_t r = o->fast ? kws_nn_requantize_fast(acc, m, s) : kws_nn_requantize(acc, m, s);
-    return kws_nn_clamp8(r + o->zp, o->lo, o->hi);
+static inline int8_t finish(const kws_nn_depthwise_t *p, int32_t acc, int32_t c) {
+    const int32_t m = p->multiplier[c], s = p->shift[c];
+    const int32_t r = p->fast ? kws_nn_requantize_fast(acc, m, s) : kws_nn_requantize(acc, m, s);
+    return kws_nn_clamp8(r + p->out_zero_point, p->act_min, p->act_max);
 }
 
 #if KWS_NN_DSP
@@ -51,7 +44,6 @@ static void pixel(const kws_nn_depthwise_t *p, const int8_t *in, const taps_t *t
     const int32_t in_off = -p->in_zero_point, channels = p->c;
     const int16_t *weights = p->weights;
     const int32_t *bias = p->bias;
-    const out_t o = {p->multiplier, p->shift, p->out_zero_point, p->act_min, p->act_max, p->fast};
     int32_t c = 0;
 #if KWS_NN_DSP
     const uint32_t off2 = ((uint32_t)in_off & 0xFFFFu) | ((uint32_t)in_off << 16);
@@ -71,17 +63,17 @@ static void pixel(const kws_nn_depthwise_t *p, const int8_t *in, const taps_t *t
         } else {
             for (int32_t k = 0; k < t->n; ++k) KWS_NN_TAP(in + c + t->in[k], w + t->w[k] / 2);
         }
-        dst[c] = finish(&o, a0, c);
-        dst[c + 1] = finish(&o, a1, c + 1);
-        dst[c + 2] = finish(&o, a2, c + 2);
-        dst[c + 3] = finish(&o, a3, c + 3);
+        dst[c] = finish(p, a0, c);
+        dst[c + 1] = finish(p, a1, c + 1);
+        dst[c + 2] = finish(p, a2, c + 2);
+        dst[c + 3] = finish(p, a3, c + 3);
     }
 #endif
     for (; c < channels; ++c) {
         const int32_t slot = (c & ~3) + kws_nn_slot(c);
         int32_t acc = bias[c];
         for (int32_t k = 0; k < t->n; ++k) acc += weights[t->w[k] + slot] * (in[t->in[k] + c] + in_off);
-        dst[c] = finish(&o, acc, c);
+        dst[c] = finish(p, acc, c);
     }
 }
 
