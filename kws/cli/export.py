@@ -25,14 +25,6 @@ def register(sub) -> None:
     p.add_argument("--calib-clips", type=int, default=200, help="training clips for int8 calibration")
     p.add_argument("--platform", choices=("arduino", "mbed"), help="project shell (default: the target board's)")
     p.add_argument("--data", metavar="DIR", help="dataset root, when the run's recorded one has moved")
-    p.add_argument(
-        "--engine",
-        choices=("kws", "tflm"),
-        default="kws",
-        help="kws: generate our own int8 engine and measure flash, RAM and instructions per inference on the "
-        "target's emulated core (QEMU), failing an export that cannot keep up in real time; tflm: TFLite Micro "
-        "with estimated figures (default: %(default)s)",
-    )
     p.add_argument("--json", action="store_true", help="print report.json instead of the table")
     p.add_argument("--quiet", action="store_true", help="no progress bars on stderr (reading clips, MFCC, converting)")
     p.set_defaults(handler=_export)
@@ -62,7 +54,6 @@ def _export(args) -> int:
         platform=args.platform,
         data_root=args.data,
         progress=not args.quiet,  # on a terminal or in a log alike: an export works for minutes
-        engine=args.engine,
     )
     if args.json:
         print(json.dumps({k: v for k, v in report.items() if k != "calibration"}, indent=2))

@@ -6,7 +6,6 @@ Artifacts in out_dir:
     model.onnx                               torch.onnx export, checked with onnxruntime
     model_data.h / model_data.c              the int8 flatbuffer as an aligned const C array (flash)
     kws_settings.h, kws_tables.h/.c          from kws.firmware.write_settings: frontend, labels, quantization
-    kws_net.h / kws_net.c                    with --engine kws (default): the generated int8 engine (kws.engine)
     report.json, report.md                   figures (MACs, params, bytes, arena, flash, RAM, latency), parity
     project/                                 the ready-to-build folder, when kws.firmware.assemble_project exists
 With check_only the models and the report are written but no device files, and nothing fails; without it a model
@@ -24,9 +23,6 @@ import numpy as np
 from tqdm import tqdm
 
 from kws.cost import cost as model_cost
-from kws.engine import generate as generate_engine
-from kws.engine.measure import check_real_time, measure_engine
-from kws.engine.qemu import CORES
 from kws.errors import KwsError
 from kws.export import carrays, convert, footprint, parity, report
 from kws.export.targets import PLATFORMS, Target, resolve_target
@@ -37,7 +33,6 @@ from kws.frontend import FrontendConfig
 from kws.models import DSCNN
 
 DEFAULT_CALIB_CLIPS = 200
-ENGINES = ("kws", "tflm")
 CALIB_SEED = 59185
 
 
@@ -164,33 +159,11 @@ def _write_device_files(
         arena_bytes=rep["tflm_arena_bytes"],
         ops=ops,
     )
-    if rep.get("engine") == "kws":
-        written += list(generate_engine(int8, out).files)
     names = [Path(p).name for p in written]
     if hasattr(firmware, "assemble_project"):
         project = firmware.assemble_project(out / "project", target.name, platform=platform, generated_dir=out)
         names.append(str(Path(project).relative_to(out)) if Path(project).is_relative_to(out) else str(project))
     return names
-
-
-def _use_kws_engine(rep: dict, int8: bytes, frontend: FrontendConfig, labels: list[str], target: Target) -> None:
-    """Measure the generated engine on the target's emulated core; its flash/RAM replace the TFLM estimates."""
-    from kws.firmware import DeviceConfig
-
-    if target.name not in CORES:
-        rep["kws_engine"] = dict(measured=False, reason=f"{target.name} is not emulated here; TFLM estimates kept")
-        return
-    period_hops = DeviceConfig().inference_period_hops
-    hop_ms = frontend.hop_samples * 1000 / frontend.sample_rate_hz
-    measured = measure_engine(
-        int8, core=target.name, clock_mhz=target.clock_mhz, period_hops=period_hops, hop_ms=hop_ms, labels=labels
-    )
-    rep["kws_engine"] = dict(measured=True, **measured)
-    rep["flash_bytes"], rep["ram_bytes"] = measured["flash_bytes"], measured["ram_bytes"]
-    rep["budget"].update(
-        fits_flash=measured["flash_bytes"] <= target.flash_budget_bytes,
-        fits_ram=measured["ram_bytes"] <= target.ram_budget_bytes,
-    )
 
 
 def export_model(
@@ -206,21 +179,14 @@ def export_model(
     source: dict | None = None,
     task=None,
     progress: bool = True,
-    engine: str = "kws",
 ) -> dict:
     """Convert, check and measure `model` for `target`; write the artifacts and the report; return the report.
-
-    engine: "kws" (default) generates our own int8 engine (kws.engine) and measures it on the target's emulated
-    core: flash and RAM of the linked app, instructions per inference, and a real-time verdict against the
-    inference period (BudgetExceeded unless check_only); "tflm" keeps the TFLite Micro estimates.
 
     Raises BudgetExceeded (after writing report.json) when the model does not fit and check_only is False.
     source (run_dir, data_root) and task (a kws.data.TaskConfig) go into the metadata beside each .tflite, so that
     `kws eval --model model_int8.tflite --data DIR` rebuilds the same task.
     """
     platform = platform or target.platform
-    if engine not in ENGINES:
-        raise KwsError(f"--engine: {engine!r} is not one of {', '.join(ENGINES)}")
     if platform not in PLATFORMS:
         raise KwsError(f"--platform: {platform!r} is not one of {', '.join(PLATFORMS)}")
     if len(labels) != model.num_classes:
@@ -235,9 +201,7 @@ def export_model(
         models = _write_models(model.eval(), frontend, labels, data, out, meta, bar)
         arena, checks = _measure(model, models, data, bar)
     rep = _report(model, frontend, labels, data, target, models, arena, checks, costs)
-    rep.update(source=source or {}, platform=platform, engine=engine)
-    if engine == "kws":
-        _use_kws_engine(rep, models["int8"], frontend, labels, target)
+    rep.update(source=source or {}, platform=platform)
     fits = rep["budget"]["fits_flash"] and rep["budget"]["fits_ram"]
     rep["files"] = (
         []
@@ -247,8 +211,6 @@ def export_model(
     report.write_report(out, rep)
     if not check_only:
         report.check_budget(rep)
-        if engine == "kws" and rep["kws_engine"].get("measured"):
-            check_real_time(rep["kws_engine"], f"{target.name} ({target.board})")
     return rep
 
 
@@ -288,7 +250,6 @@ def export_run(
     platform: str | None = None,
     data_root: str | Path | None = None,
     progress: bool = True,
-    engine: str = "kws",
 ) -> dict:
     """Export a trained run directory (kws.checkpoint layout) for `target`; see export_model."""
     from kws.checkpoint import load_run
@@ -319,5 +280,4 @@ def export_run(
         source=source,
         task=run.task,
         progress=progress,
-        engine=engine,
     )

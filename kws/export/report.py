@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 
 from kws.cost import Cost
-from kws.engine.measure import engine_rows
 from kws.errors import BudgetExceeded
 from kws.export.footprint import TFLM_RUNTIME_FLASH_BASIS, TFLM_RUNTIME_FLASH_OS_BYTES
 from kws.export.targets import Target
@@ -125,7 +124,7 @@ def _kb(n: int) -> str:
 
 def summary_rows(report: dict) -> list[tuple[str, str]]:
     t, p, b = report["target"], report["parity"], report["budget"]
-    rows = [
+    return [
         ("target", f"{t['name']} on {t['board']}, {t['clock_mhz']:.0f} MHz"),
         ("params / MACs", f"{report['params']:,} / {report['macs']:,}"),
         ("model (int8 .tflite)", f"{report['model_bytes']:,} B"),
@@ -149,7 +148,6 @@ def summary_rows(report: dict) -> list[tuple[str, str]]:
         ("int8 vs float top-1", f"{100 * p['int8_vs_float_top1_agreement']:.1f}% agree on {p['clips']} test clips"),
         ("accuracy float / int8", f"{100 * p['float_tflite_accuracy']:.2f}% / {100 * p['int8_accuracy']:.2f}%"),
     ]
-    return rows + engine_rows(report)  # the measured engine (kws.engine.measure), when it ran
 
 
 def summary_table(report: dict) -> str:
