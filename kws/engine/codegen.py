@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from kws.engine.graph import Graph, read_tflite
-from kws.engine.layers import Layer, lower
+from kws.engine.layers import Layer
+from kws.engine.lower import lower
 from kws.engine.plan import Plan, plan_memory
 from kws.files import atomic_write_text
 

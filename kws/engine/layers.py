@@ -1,12 +1,11 @@
-"""Lower a Graph to engine layers: one kernel call each, with its constants in the layouts the C kernels read.
+"""Engine layers and the builders of the weighted ones (conv, pointwise, depthwise, pool, FC, softmax).
 
 A Layer holds the tensors it reads and writes, the kernel (kind), its C parameter struct as ordered fields, the
 constant arrays it needs, and its cost (MACs, weight bytes). Layouts (firmware_stub/engine/kws_nn.h states them
 too): conv / pointwise / FC weights blocked by output-channel pairs and groups of 4 reduction indices, zero
 padded, with the input offset folded into the bias (bias + in_offset * row sum: exact in int32); depthwise
 weights widened to int16, tap-major, channels in groups of 4 in the order 0, 2, 1, 3 (SXTAB16's lanes).
-Unary int8 activations (LOGISTIC, SiLU = MUL(x, LOGISTIC(x)), HARD_SWISH) become one 256-entry table each when
-tabulate=True; with tabulate=False they call the C kernels directly (both variants are tested bit-exact).
+The elementwise layers are built in kws.engine.elementwise; kws.engine.lower walks a graph with both.
 """
 
 from __future__ import annotations
@@ -16,12 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kws.engine import quant
-from kws.engine.graph import ACTIVATION, PADDING, Graph, Op, Tensor
+from kws.engine.graph import ACTIVATION, PADDING, Op, Tensor
 from kws.errors import KwsError
 from kws.models import same_padding
-
-SUPPORTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "FULLY_CONNECTED", "SOFTMAX", "LOGISTIC", "MUL")
-SUPPORTED += ("HARD_SWISH", "RESHAPE")
 
 
 @dataclass
@@ -46,7 +42,7 @@ class Layer:
         return sum(a.nbytes for _, a in self.consts.values())
 
 
-def _act_range(op: Op, out: Tensor) -> tuple[int, int]:
+def act_range(op: Op, out: Tensor) -> tuple[int, int]:
     code = op.options.get("fusedActivationFunction", 0)
     if code not in ACTIVATION:
         raise KwsError(f"engine: fused activation code {code} of {op.name} is not supported")
@@ -91,7 +87,7 @@ def _requant_consts(name: str, mults: list, shifts: list) -> dict:
     }
 
 
-def _conv(name: str, op: Op, t: dict) -> Layer:
+def conv(name: str, op: Op, t: dict) -> Layer:
     x, w, b, y = (t[i] for i in (*op.inputs[:3], op.outputs[0]))
     (ih, iw, ic), (oh, ow, oc) = _hwc(x), _hwc(y)
     _, kh, kw, kc = w.shape
@@ -103,7 +99,7 @@ def _conv(name: str, op: Op, t: dict) -> Layer:
     pt, pl = _padding(op, ih, kh, sh), _padding(op, iw, kw, sw)
     blocked, bias, k4 = blocked_rows(w.data.reshape(oc, -1), b.data, -x.zero_point)
     mults, shifts = quant.conv_multipliers(x.scale, w.scales, y.scale)
-    lo, hi = _act_range(op, y)
+    lo, hi = act_range(op, y)
     pointwise = kh == kw == sh == sw == 1 and pt == pl == 0
     rows = w.data.reshape(oc, -1).astype(np.int64)
     bound = np.abs(bias[:oc].astype(np.int64)) + np.abs(rows).sum(axis=1) * 128  # raw int8 inputs, folded bias
@@ -152,7 +148,7 @@ def _conv(name: str, op: Op, t: dict) -> Layer:
     )
 
 
-def _depthwise(name: str, op: Op, t: dict) -> Layer:
+def depthwise(name: str, op: Op, t: dict) -> Layer:
     x, w, b, y = (t[i] for i in (*op.inputs[:3], op.outputs[0]))
     (ih, iw, c), (oh, ow, oc) = _hwc(x), _hwc(y)
     _, kh, kw, wc = w.shape
@@ -166,7 +162,7 @@ def _depthwise(name: str, op: Op, t: dict) -> Layer:
     taps[:, :c] = w.data.reshape(kh * kw, c)
     taps = taps.reshape(kh * kw, c4 // 4, 4)[:, :, [0, 2, 1, 3]].reshape(-1)
     mults, shifts = quant.conv_multipliers(x.scale, w.scales, y.scale)
-    lo, hi = _act_range(op, y)
+    lo, hi = act_range(op, y)
     fields = dict(
         in_h=ih,
         in_w=iw,
@@ -209,14 +205,14 @@ def _depthwise(name: str, op: Op, t: dict) -> Layer:
     )
 
 
-def _avgpool(name: str, op: Op, t: dict) -> Layer:
+def avgpool(name: str, op: Op, t: dict) -> Layer:
     x, y = t[op.inputs[0]], t[op.outputs[0]]
     (ih, iw, c), (oh, ow, _) = _hwc(x), _hwc(y)
     if x.scale != y.scale or x.zero_point != y.zero_point:
         raise KwsError(f"engine: {name}: AVERAGE_POOL_2D with rescaling is not supported")
     fh, fw = op.options["filterHeight"], op.options["filterWidth"]
     sh, sw = op.options["strideH"], op.options["strideW"]
-    lo, hi = _act_range(op, y)
+    lo, hi = act_range(op, y)
     fields = dict(
         in_h=ih,
         in_w=iw,
@@ -246,7 +242,7 @@ def _avgpool(name: str, op: Op, t: dict) -> Layer:
     )
 
 
-def _fc(name: str, op: Op, t: dict) -> Layer:
+def fc(name: str, op: Op, t: dict) -> Layer:
     x, w, y = t[op.inputs[0]], t[op.inputs[1]], t[op.outputs[0]]
     out_n, k = w.shape
     if x.size != k or op.options.get("keepNumDims", False):
@@ -255,7 +251,7 @@ def _fc(name: str, op: Op, t: dict) -> Layer:
         raise KwsError(f"engine: {name}: FC weights must be symmetric (zero point 0)")
     bias = t[op.inputs[2]].data if len(op.inputs) > 2 and op.inputs[2] >= 0 else np.zeros(out_n, np.int32)
     blocked, folded, k4 = blocked_rows(w.data, bias, -x.zero_point)
-    lo, hi = _act_range(op, y)
+    lo, hi = act_range(op, y)
     consts = {f"{name}_weights": ("int8_t", blocked), f"{name}_bias": ("int32_t", folded)}
     if len(w.scales) > 1:
         scales = np.asarray(quant.fc_effective_scales(x.scale, w.scales, y.scale), np.float64)
@@ -292,7 +288,7 @@ def _fc(name: str, op: Op, t: dict) -> Layer:
     )
 
 
-def _softmax(name: str, op: Op, t: dict) -> Layer:
+def softmax(name: str, op: Op, t: dict) -> Layer:
     x, y = t[op.inputs[0]], t[op.outputs[0]]
     if y.zero_point != -128 or abs(float(y.scale) - 1 / 256) > 1e-3 / 256:
         raise KwsError(f"engine: {name}: SOFTMAX output must be int8 with scale 1/256, zero point -128")
@@ -300,126 +296,3 @@ def _softmax(name: str, op: Op, t: dict) -> Layer:
     depth = x.shape[-1]
     fields = dict(rows=x.size // depth, depth=depth, input_multiplier=mult, input_left_shift=shift, diff_min=diff_min)
     return Layer(name, "SOFTMAX", "softmax", [x.index], y.index, (x.size,), fields, {}, in_place="elementwise")
-
-
-def _lut(name: str, op: str, x: Tensor, y: Tensor, table: np.ndarray) -> Layer:
-    return Layer(
-        name,
-        op,
-        "lut",
-        [x.index],
-        y.index,
-        y.shape[1:],
-        dict(n=x.size),
-        {f"{name}_table": ("int8_t", table)},
-        in_place="elementwise",
-    )
-
-
-def _mul_fields(a: Tensor, b: Tensor, y: Tensor, op: Op) -> dict:
-    m, s = quant.mul_multiplier(a.scale, b.scale, y.scale)
-    lo, hi = _act_range(op, y)
-    return dict(
-        n=y.size,
-        in1_zero_point=a.zero_point,
-        in2_zero_point=b.zero_point,
-        out_zero_point=y.zero_point,
-        multiplier=m,
-        shift=s,
-        act_min=lo,
-        act_max=hi,
-    )
-
-
-def _silu_pair(graph: Graph, i: int) -> bool:
-    """ops[i] is LOGISTIC(a) -> s and ops[i + 1] is MUL(a, s) with s read by nothing else."""
-    if i + 1 >= len(graph.ops) or graph.ops[i + 1].name != "MUL":
-        return False
-    lg, mul = graph.ops[i], graph.ops[i + 1]
-    s, a = lg.outputs[0], lg.inputs[0]
-    return sorted(mul.inputs) == sorted((a, s)) and graph.consumers(s) == [i + 1]
-
-
-def lower(graph: Graph, tabulate: bool = True) -> list[Layer]:
-    """The engine layers of `graph` in execution order (RESHAPE becomes an alias, not a layer)."""
-    t, layers, alias, i = graph.tensors, [], {}, 0
-    unknown = sorted({op.name for op in graph.ops} - set(SUPPORTED))
-    if unknown:
-        raise KwsError(f"engine: the graph holds ops {unknown} the engine does not implement")
-    builders = dict(
-        CONV_2D=_conv, DEPTHWISE_CONV_2D=_depthwise, AVERAGE_POOL_2D=_avgpool, FULLY_CONNECTED=_fc, SOFTMAX=_softmax
-    )
-    while i < len(graph.ops):
-        op = graph.ops[i]
-        op = Op(op.name, tuple(alias.get(k, k) for k in op.inputs), op.outputs, op.options)
-        name = f"l{len(layers)}"
-        x, y = t[op.inputs[0]], t[op.outputs[0]]
-        if op.name == "RESHAPE":
-            alias[op.outputs[0]] = op.inputs[0]
-        elif op.name in builders:
-            layers.append(builders[op.name](name, op, t))
-        elif op.name == "LOGISTIC":
-            table = quant.logistic_table(x.scale, x.zero_point, y.scale, y.zero_point)
-            if tabulate and _silu_pair(graph, i):
-                mul = graph.ops[i + 1]
-                z = t[mul.outputs[0]]
-                f = _mul_fields(x, y, z, mul)  # in1 = x, in2 = sigmoid(x): the product of scales commutes
-                silu = quant.mul_table(
-                    table,
-                    x.zero_point,
-                    y.zero_point,
-                    z.zero_point,
-                    f["multiplier"],
-                    f["shift"],
-                    (f["act_min"], f["act_max"]),
-                )
-                layers.append(_lut(name, "LOGISTIC + MUL (SiLU)", x, z, silu))
-                i += 1
-            else:
-                layers.append(_lut(name, "LOGISTIC", x, y, table))
-        elif op.name == "MUL":
-            a, b = t[op.inputs[0]], t[op.inputs[1]]
-            if a.shape != b.shape or a.shape != y.shape:
-                raise KwsError(f"engine: {name}: MUL with broadcasting is not supported")
-            layers.append(
-                Layer(
-                    name,
-                    "MUL",
-                    "mul",
-                    [a.index, b.index],
-                    y.index,
-                    y.shape[1:],
-                    _mul_fields(a, b, y, op),
-                    in_place="elementwise",
-                )
-            )
-        elif op.name == "HARD_SWISH":
-            p = quant.hard_swish_params(x.scale, x.zero_point, y.scale, y.zero_point)
-            if tabulate:
-                layers.append(_lut(name, "HARD_SWISH", x, y, quant.hard_swish_table(p)))
-            else:
-                fields = dict(
-                    n=x.size,
-                    in_zero_point=p["input_zero_point"],
-                    out_zero_point=p["output_zero_point"],
-                    output_multiplier=p["output_multiplier"],
-                    output_exponent=p["output_exponent"],
-                    reluish_multiplier=p["reluish_multiplier"],
-                    reluish_exponent=p["reluish_exponent"],
-                )
-                layers.append(
-                    Layer(
-                        name,
-                        "HARD_SWISH",
-                        "hard_swish",
-                        [x.index],
-                        y.index,
-                        y.shape[1:],
-                        fields,
-                        in_place="elementwise",
-                    )
-                )
-        i += 1
-    if not layers:
-        raise KwsError("engine: the graph has no layers")
-    return layers
