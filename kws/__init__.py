@@ -2,13 +2,15 @@
 
 Module map (one noun per module) and the dependency rule: imports point DOWN this list only, never up.
 
-    errors       one-line user errors (KwsError) raised by every layer, printed by the CLI
+    errors       one-line user errors (KwsError) raised by every layer, printed by the CLI; known_fields for
+                 every config record
     files        atomic file writes (temp sibling, fsync, the umask's mode, os.replace): the one way to write
     frontend     FrontendConfig and the MFCC frontend (numpy reference + batched torch); the tables the C
                  frontend and the exporter reuse. The single source of truth for features.
     augment      AugmentConfig and the Augmenter: training noise mix + time shift, batched through TorchFrontend
-    audio        reading wav files robustly (resample, downmix, pad/crop, reasons for unusable files)
-    data         Speech Commands layout: splits, 12-class task, test-set loader, feature cache (re-exports augment)
+    audio        reading wav files robustly (resample, downmix, pad/crop, reasons for unusable files) and the
+                 record of what a loader skipped or changed (audio_issues.json)
+    data         Speech Commands layout: splits, 12-class task, test-set loader, feature cache, --words check
     download     fetching and safely extracting the official archives
     synth        an offline Speech-Commands-layout dataset spoken by espeak-ng
     firmware     generated C settings/tables for the device (DeviceConfig, write_settings), `python -m kws.firmware`
@@ -16,7 +18,7 @@ Module map (one noun per module) and the dependency rule: imports point DOWN thi
                  them lazily, on first access, never at import)
     models       ArchSpec (serializable DS-CNN description), presets, create()
     cost         parameters, MACs and activation bytes computed from an ArchSpec alone
-    distributed  torchrun helpers: rank/world, process-group init, device choice, per-rank batch sharding
+    distributed  torchrun helpers: rank/world, process-group init, device choice and check, per-rank batch sharding
     tblog        TensorBoard scalar event files for a run's tb/ folder, without importing TensorFlow
     checkpoint   run directories: weights + JSON configs (written through files), loading a run back
     predict      evaluate() / mean_loss(), predictors for run directories and TFLite files, `kws eval/predict`
@@ -35,6 +37,7 @@ Module map (one noun per module) and the dependency rule: imports point DOWN thi
     selection    budget-aware greedy choice of units to split
     grow         the growth loop (`kws grow`), its rounds, checkpoints and growth report data
     export       Keras rebuild, int8/float TFLite, ONNX, TFLM arena, C arrays, targets, footprint report
+    engine       our own int8 engine: the exported .tflite as generated C over firmware_stub/engine kernels
     stream       streaming frontend + posterior-smoothing recognizer over long recordings
     report       the growth report (HTML + PNG)
     demo         the pipeline end to end on offline data (`make demo`)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import struct
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +21,9 @@ import soundfile as sf
 from scipy.signal import resample_poly
 
 from kws.errors import KwsError
+from kws.files import atomic_write_json
 
+AUDIO_ISSUES_FILE = "audio_issues.json"  # in a run directory: the files its dataset skipped, converted, padded, cropped
 ISSUE_KINDS = ("unusable", "converted", "padded", "cropped")
 WAV_HEADER_BYTES = 44  # RIFF + WAVE + a 16-byte fmt chunk + the data chunk header
 PCM_FORMATS = (1, 3, 0xFFFE)  # integer PCM, IEEE float, WAVE_FORMAT_EXTENSIBLE: whole frames of block_align bytes
@@ -218,3 +221,13 @@ class AudioIssues:
 
     def to_dict(self) -> dict[str, list[dict[str, str]]]:
         return {kind: [{"path": p, "reason": r} for p, r in getattr(self, kind)] for kind in ISSUE_KINDS}
+
+    def report(self, root: str | Path, run_dir: str | Path | None, verb: str) -> dict:
+        """Print the one-line summary of what the loader of `root` skipped, converted, padded or cropped (stderr,
+        prefixed with the verb) and, given a run directory, record the full list there. Returns the record."""
+        record = {"root": str(root), "counts": self.counts(), **self.to_dict()}
+        where = f"`kws data check {root}` lists them"
+        if run_dir is not None:
+            where = f"listed in {atomic_write_json(Path(run_dir) / AUDIO_ISSUES_FILE, record)}"
+        print(f"{verb}: audio files: {self.summary_line()}; {where}", file=sys.stderr, flush=True)
+        return record

@@ -1,18 +1,18 @@
 """Training augmentation (Hello Edge, Zhang et al. 2017): background noise mix, time shift, then the MFCC frontend.
 
 AugmentConfig says how much; Augmenter applies it to a batch of clips in torch, deterministic given a generator,
-and returns features through the batched TorchFrontend. kws.data re-exports both (`from kws.data import Augmenter`).
+and returns features through the batched TorchFrontend.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from kws.errors import KwsError
+from kws.errors import KwsError, known_fields
 from kws.frontend import FrontendConfig, TorchFrontend
 
 
@@ -34,11 +34,7 @@ class AugmentConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AugmentConfig:
-        known = {f.name for f in fields(cls)}
-        if set(d) - known:
-            unknown = sorted(set(d) - known)
-            raise KwsError(f"augment config: unknown field(s) {unknown}; expected a subset of {sorted(known)}")
-        return cls(**d)
+        return cls(**known_fields(cls, d, "augment config"))
 
 
 class Augmenter:

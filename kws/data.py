@@ -9,23 +9,22 @@ The task (Hello Edge, Zhang et al. 2017): `_silence_`, `_unknown_` and the keywo
 from the other words and silence clips cut from the noise recordings, each silence_percent / unknown_percent of the
 keyword-clip count. Everything is deterministic given TaskConfig.seed. Unusable files are skipped; they and the
 files converted (other rate / channel count), zero-padded (shorter than a clip) or cropped are listed by name with
-their reason in Dataset.issues (kws.audio.AudioIssues); note_audio_issues() prints its one-line summary and records
+their reason in Dataset.issues (kws.audio.AudioIssues); AudioIssues.report() prints its one-line summary and records
 the list in a run directory (audio_issues.json).
 
-Training augmentation lives in kws.augment; AugmentConfig and Augmenter are re-exported here for existing imports.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import os
 import re
 import sys
-import tempfile
 from collections import Counter
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +32,8 @@ import numpy as np
 from tqdm import tqdm
 
 from kws.audio import AudioIssues, UnusableAudio, read_audio, read_clip
-from kws.augment import AugmentConfig as AugmentConfig  # re-exported: `from kws.data import AugmentConfig`
-from kws.augment import Augmenter as Augmenter  # re-exported: `from kws.data import Augmenter`
-from kws.errors import KwsError
-from kws.files import atomic_write_json
+from kws.errors import KwsError, known_fields
+from kws.files import atomic_write_bytes
 from kws.frontend import FrontendConfig, compute_mfcc
 
 WORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
@@ -47,7 +44,6 @@ SPLITS = ("train", "validation", "test")
 LIST_FILES = {"validation": "validation_list.txt", "test": "testing_list.txt"}
 MAX_NUM_WAVS_PER_CLASS = 2**27 - 1  # TensorFlow speech_commands constant of the hash split
 FIX_HINT = "run `kws data download --out DIR` (official set) or `kws data synth --out DIR` (offline) and pass DIR"
-AUDIO_ISSUES_FILE = "audio_issues.json"  # in a run directory: the files its dataset skipped, converted, padded, cropped
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,14 +73,7 @@ class TaskConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TaskConfig:
-        return cls(**_known_fields(cls, d, "task config"))
-
-
-def _known_fields(cls: type, d: dict[str, Any], what: str) -> dict[str, Any]:
-    known = {f.name for f in fields(cls)}
-    if set(d) - known:
-        raise KwsError(f"{what}: unknown field(s) {sorted(set(d) - known)}; expected a subset of {sorted(known)}")
-    return dict(d)
+        return cls(**known_fields(cls, d, "task config"))
 
 
 @dataclass
@@ -176,6 +165,20 @@ def list_words(root: Path) -> dict[str, list[str]]:
         for d in sorted(root.iterdir())
         if d.is_dir() and not d.name.startswith((".", "_"))
     }
+
+
+def check_words(data_root: str | Path, words: tuple[str, ...]) -> None:
+    """Every keyword names a folder of .wav clips in the dataset (checked before the dataset loads)."""
+    root = Path(data_root)
+    if not root.is_dir():
+        return  # load_dataset says what is wrong with the folder itself
+    present = {w for w, paths in list_words(root).items() if paths}
+    missing = [w for w in words if w not in present]
+    if missing:
+        raise KwsError(
+            f"--words: no folder of .wav clips for {', '.join(missing)} in {root}; it has "
+            f"{', '.join(sorted(present)) or 'none'}"
+        )
 
 
 def assign_splits(root: Path, paths: list[str], task: TaskConfig) -> tuple[dict[str, str], str]:
@@ -321,17 +324,6 @@ def load_test_set(
     return Dataset(root, task, frontend, labels, {"test": split}, [], issues)
 
 
-def note_audio_issues(dataset: Dataset, run_dir: str | Path | None, verb: str) -> dict[str, Any]:
-    """Print the one-line summary of what the dataset skipped, converted, padded or cropped (stderr, prefixed with
-    the verb) and, given a run directory, record the full list there as audio_issues.json. Returns the record."""
-    record = {"root": str(dataset.root), "counts": dataset.issues.counts(), **dataset.issues.to_dict()}
-    where = f"`kws data check {dataset.root}` lists them"
-    if run_dir is not None:
-        where = f"listed in {atomic_write_json(Path(run_dir) / AUDIO_ISSUES_FILE, record)}"
-    print(f"{verb}: audio files: {dataset.issues.summary_line()}; {where}", file=sys.stderr, flush=True)
-    return record
-
-
 def default_cache_dir() -> Path:
     """$KWS_CACHE_DIR, else ~/.cache/kws."""
     return Path(os.environ.get("KWS_CACHE_DIR") or Path.home() / ".cache" / "kws")
@@ -365,10 +357,9 @@ def features(
             bar.update(len(feats[i : i + 256]))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, feats)
-        os.replace(tmp, path)
+        buf = io.BytesIO()
+        np.save(buf, feats)
+        atomic_write_bytes(path, buf.getvalue())
     except OSError as e:
         print(
             f"kws: warning: feature cache {path.parent} not writable ({e.strerror}); continuing without",

@@ -46,6 +46,28 @@ def select_device(device: str | None = None) -> torch.device:
 CPU_WARN_CLIPS = 20_000  # a training split this large takes hours per run on a few CPU cores (bench/recipe_time.py)
 
 
+def check_device(device: str | None) -> None:
+    """A --device this torch cannot use is a one-line error now, not a traceback after the data has loaded."""
+    if not device:
+        return
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise KwsError(f"--device {device!r} is not a torch device; use cpu, cuda or cuda:N") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise KwsError(
+                f"--device {device}: this torch {torch.__version__} has no usable CUDA GPU; leave --device out (or "
+                "--device cpu) to train on the CPU"
+            )
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise KwsError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) here (cuda:0 ...)")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise KwsError(f"--device {device}: MPS is not available here; leave --device out to train on the CPU")
+    elif dev.type not in ("cpu", "cuda", "mps"):
+        raise KwsError(f"--device {device}: kws trains on cpu, cuda or mps")
+
+
 def cpu_fallback_warning(train_clips: int, device: torch.device) -> str | None:
     """The one-line warning for a large training split about to train on the CPU; None on a GPU or a small split."""
     if device.type == "cpu" and train_clips > CPU_WARN_CLIPS:
@@ -81,4 +103,4 @@ def average_buffers(model: torch.nn.Module) -> None:
             buf /= world
 
 
-__all__ = ["average_buffers", "dist_info", "init_distributed", "select_device", "shard_batches"]
+__all__ = ["average_buffers", "check_device", "dist_info", "init_distributed", "select_device", "shard_batches"]

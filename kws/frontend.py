@@ -18,13 +18,13 @@ the float32 tables with float64 accumulation. TorchFrontend computes the same fe
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from kws.errors import KwsError
+from kws.errors import KwsError, known_fields
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,11 +90,7 @@ class FrontendConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FrontendConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise KwsError(f"frontend config: unknown field(s) {unknown}; expected a subset of {sorted(known)}")
-        return cls(**d)
+        return cls(**known_fields(cls, d, "frontend config"))
 
 
 def window(cfg: FrontendConfig) -> np.ndarray:

@@ -198,14 +198,14 @@ def grow(
     num_classes = len(task.labels)
     spec = seed_spec(cfg)
     check_budget(cfg, spec, num_classes)  # before the dataset loads: a budget error costs no waiting
-    train.check_words(data_root, task.words)
+    data.check_words(data_root, task.words)
     records, model = ([], None)
     if resume and out.is_dir():
         remove_grow_temps(out)
         records, model = load_rounds(out, num_classes)  # a damaged round is reported before the data loads
     ds = data.load_dataset(data_root, task=task, frontend=frontend)
     out.mkdir(parents=True, exist_ok=True)
-    data.note_audio_issues(ds, out, "grow")  # one line; the list goes to audio_issues.json
+    ds.issues.report(ds.root, out, "grow")  # one line; the list goes to audio_issues.json
     if not (out / CONFIG_FILE).is_file():  # a resume never rewrites the run's record
         files.atomic_write_json(out / CONFIG_FILE, cfg.to_dict())
     if not (out / DATA_FILE).is_file():

@@ -183,11 +183,11 @@ def evaluate_model(
     files skipped, converted, padded or cropped; their one-line summary goes to stderr). KwsError when a class of
     the model has no clip in the data (accuracy over a partial task would mislead).
     """
-    from kws.data import features, note_audio_issues
+    from kws.data import features
 
     predictor = load_predictor(model_path)
     dataset, clips = _eval_dataset(predictor, data, split, test_set)
-    issues = note_audio_issues(dataset, None, "eval")
+    issues = dataset.issues.report(dataset.root, None, "eval")
     k = len(predictor.labels)
     counts = np.bincount(clips.labels, minlength=k)
     missing = [predictor.labels[c] for c in range(k) if counts[c] == 0]

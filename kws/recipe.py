@@ -11,10 +11,10 @@ kws.augment are imported inside the functions that need them.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from kws.errors import KwsError
+from kws.errors import KwsError, known_fields
 
 if TYPE_CHECKING:
     import torch
@@ -35,15 +35,6 @@ def _default_augment() -> AugmentConfig:
     from kws.augment import AugmentConfig
 
     return AugmentConfig()
-
-
-def _known_fields(cls, d: dict, what: str) -> dict:
-    """A copy of `d`, refused in one line if it names a field `cls` does not have (a record from another version)."""
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(d) - known)
-    if unknown:
-        raise KwsError(f"{what}: unknown field(s) {unknown}; expected a subset of {sorted(known)}")
-    return dict(d)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,7 +78,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
-        kw = _known_fields(cls, d, "train config")
+        kw = known_fields(cls, d, "train config")
         if kw.get("augment") is not None:
             from kws.augment import AugmentConfig
 
@@ -173,7 +164,7 @@ class GrowConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> GrowConfig:
-        kw = _known_fields(cls, d, "grow config")
+        kw = known_fields(cls, d, "grow config")
         if kw.get("train") is not None:
             kw["train"] = TrainConfig.from_dict(kw["train"])
         return cls(**kw)

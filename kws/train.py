@@ -30,9 +30,11 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from kws import checkpoint, files
-from kws.data import Augmenter, Dataset, features
+from kws.augment import Augmenter
+from kws.data import Dataset, features
 from kws.distributed import (
     average_buffers,
+    check_device,
     cpu_fallback_warning,
     dist_info,
     init_distributed,
@@ -47,9 +49,7 @@ from kws.recipe import TrainConfig as TrainConfig
 from kws.recipe import lr_factor as lr_factor
 from kws.recipe import make_optimizer as make_optimizer
 from kws.recipe import make_scheduler as make_scheduler
-from kws.resume import RunSettings as RunSettings  # re-exported: `train.resume_settings` keeps working
-from kws.resume import resume_settings as resume_settings
-from kws.resume import train_differences
+from kws.resume import resume_settings, train_differences
 from kws.tblog import ScalarLog
 
 
@@ -289,44 +289,6 @@ def limit_train(dataset: Dataset, clips: int, seed: int = 0) -> Dataset:
     return replace(dataset, splits={**dataset.splits, "train": small})
 
 
-def check_device(device: str | None) -> None:
-    """A --device this torch cannot use is a one-line error now, not a traceback after the data has loaded."""
-    if not device:
-        return
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise KwsError(f"--device {device!r} is not a torch device; use cpu, cuda or cuda:N") from None
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise KwsError(
-                f"--device {device}: this torch {torch.__version__} has no usable CUDA GPU; leave --device out (or "
-                "--device cpu) to train on the CPU"
-            )
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise KwsError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) here (cuda:0 ...)")
-    elif dev.type == "mps" and not torch.backends.mps.is_available():
-        raise KwsError(f"--device {device}: MPS is not available here; leave --device out to train on the CPU")
-    elif dev.type not in ("cpu", "cuda", "mps"):
-        raise KwsError(f"--device {device}: kws trains on cpu, cuda or mps")
-
-
-def check_words(data_root: str | Path, words: tuple[str, ...]) -> None:
-    """Every keyword names a folder of .wav clips in the dataset (checked before the dataset loads)."""
-    from kws.data import list_words
-
-    root = Path(data_root)
-    if not root.is_dir():
-        return  # load_dataset says what is wrong with the folder itself
-    present = {w for w, paths in list_words(root).items() if paths}
-    missing = [w for w in words if w not in present]
-    if missing:
-        raise KwsError(
-            f"--words: no folder of .wav clips for {', '.join(missing)} in {root}; it has "
-            f"{', '.join(sorted(present)) or 'none'}"
-        )
-
-
 def _check_new(cfg: TrainConfig, dropout: float | None, train_clips: int | None) -> None:
     if cfg.epochs < 1:
         raise KwsError(f"--epochs {cfg.epochs} must be >= 1")
@@ -357,7 +319,7 @@ def train_run(
     training continues from last.pt; a setting also passed here must equal the record (KwsError naming each that
     does not), and nothing in run_dir is written before that check.
     """
-    from kws.data import TaskConfig, load_dataset, note_audio_issues
+    from kws.data import TaskConfig, check_words, load_dataset
     from kws.frontend import FrontendConfig
     from kws.models import create
 
@@ -393,7 +355,7 @@ def train_run(
     rank, _ = init_distributed()
     dataset = load_dataset(data_root, task=task, frontend=frontend, progress=progress and rank == 0)
     if rank == 0:
-        note_audio_issues(dataset, run_dir, "train")  # one line; the list goes to audio_issues.json
+        dataset.issues.report(dataset.root, run_dir, "train")  # one line; the list goes to audio_issues.json
     if train_clips:
         dataset = limit_train(dataset, train_clips, seed=cfg.seed)
     warning = cpu_fallback_warning(len(dataset.splits["train"].labels), select_device(device))
@@ -428,8 +390,6 @@ __all__ = [
     "OPTIMIZERS",
     "SCHEDULES",
     "TrainConfig",
-    "check_device",
-    "check_words",
     "dist_info",
     "evaluate",
     "fit",

@@ -22,9 +22,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from kws.audio import UnusableAudio, read_audio
+from kws.audio import AUDIO_ISSUES_FILE, UnusableAudio, read_audio
 from kws.cli import main
-from kws.data import AUDIO_ISSUES_FILE, TaskConfig, check_dataset, load_dataset
+from kws.data import TaskConfig, check_dataset, load_dataset
 
 TASK = TaskConfig(words=("yes", "no"))
 

@@ -19,9 +19,8 @@ import soundfile as sf
 import torch
 
 import kws.data
+from kws.augment import AugmentConfig, Augmenter
 from kws.data import (
-    AugmentConfig,
-    Augmenter,
     Split,
     TaskConfig,
     check_dataset,

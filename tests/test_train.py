@@ -20,7 +20,8 @@ import pytest
 import torch
 
 from kws import checkpoint, train
-from kws.data import AugmentConfig, Dataset, Split, TaskConfig
+from kws.augment import AugmentConfig
+from kws.data import Dataset, Split, TaskConfig
 from kws.errors import KwsError
 from kws.frontend import FrontendConfig
 from kws.models import DSCNN, PRESETS
