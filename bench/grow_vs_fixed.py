@@ -35,6 +35,7 @@ from gvf_summary import ARMS, RETRAIN_OF, markdown, plot, summarize
 
 from kws import data, models, train
 from kws.cost import cost
+from kws.features import features
 from kws.grow import GrowConfig, grow
 from kws.predict import evaluate
 
@@ -153,8 +154,8 @@ def run_uniform(root: Path, out: Path, cfg: GrowConfig, params: int, epochs: int
         params=c.params_deployed,
         macs=c.macs,
         epochs=epochs,
-        test_acc=evaluate(model, data.features(test, ds.frontend), test.labels)["acc"],
-        val_acc=evaluate(model, data.features(val, ds.frontend), val.labels)["acc"],
+        test_acc=evaluate(model, features(test, ds.frontend), test.labels)["acc"],
+        val_acc=evaluate(model, features(val, ds.frontend), val.labels)["acc"],
         train_s=time.perf_counter() - t0,
         train_macs=3 * c.macs * len(ds.splits["train"].labels) * epochs,
     )
@@ -166,7 +167,7 @@ def _val_acc(run_dir: str, root: Path) -> float:
     run = load_run(run_dir)
     ds = data.load_dataset(root, progress=False, splits=("validation",))
     val = ds.splits["validation"]
-    return evaluate(run.model, data.features(val, ds.frontend), val.labels)["acc"]
+    return evaluate(run.model, features(val, ds.frontend), val.labels)["acc"]
 
 
 def one_run(arm: str, budget_k: float, seed: int, args, root: Path) -> dict:

@@ -31,6 +31,7 @@ from pathlib import Path
 import torch
 
 from kws import data, models, splitting, train
+from kws.features import features
 from kws.selection import Budget, select_splits
 
 MINI = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "speech_commands_mini"
@@ -179,7 +180,7 @@ def main() -> None:
             presets.append(parse_preset(t))
     ds = data.load_dataset(args.data, splits=("train",), progress=False)
     split = ds.splits["train"]
-    x, y = torch.from_numpy(data.features(split, ds.frontend)), torch.from_numpy(split.labels)
+    x, y = torch.from_numpy(features(split, ds.frontend)), torch.from_numpy(split.labels)
     out = dict(fast=asdict(splitting.FAST), threads=torch.get_num_threads(), results=[])
     cache = Path(args.cache) if args.cache else None
     for arch in args.arch:

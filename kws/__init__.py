@@ -10,7 +10,8 @@ Module map (one noun per module) and the dependency rule: imports point DOWN thi
     augment      AugmentConfig and the Augmenter: training noise mix + time shift, batched through TorchFrontend
     audio        reading wav files robustly (resample, downmix, pad/crop, reasons for unusable files) and the
                  record of what a loader skipped or changed (audio_issues.json)
-    data         Speech Commands layout: splits, 12-class task, test-set loader, feature cache, --words check
+    data         Speech Commands layout: splits, 12-class task, test-set loader, --words check
+    features     MFCC features of a split, cached on disk (keyed by config, clip list and waveforms)
     download     fetching and safely extracting the official archives
     synth        an offline Speech-Commands-layout dataset spoken by espeak-ng
     firmware     generated C settings/tables for the device (DeviceConfig, write_settings), `python -m kws.firmware`

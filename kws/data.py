@@ -1,4 +1,4 @@
-"""The Speech Commands dataset layout as training data: splits, the 12-class task and a feature cache.
+"""The Speech Commands dataset layout as training data: splits and the 12-class task (features: kws.features).
 
 Dataset folder (v0.01 and v0.02, Warden 2018, arXiv 1804.03209): one folder per word, `_background_noise_/` with
 long noise recordings, and validation_list.txt / testing_list.txt naming held-out files. Without the lists a file
@@ -17,12 +17,8 @@ the list in a run directory (audio_issues.json).
 from __future__ import annotations
 
 import hashlib
-import io
-import json
 import math
-import os
 import re
-import sys
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,8 +29,7 @@ from tqdm import tqdm
 
 from kws.audio import AudioIssues, UnusableAudio, read_audio, read_clip
 from kws.errors import KwsError, known_fields
-from kws.files import atomic_write_bytes
-from kws.frontend import FrontendConfig, compute_mfcc
+from kws.frontend import FrontendConfig
 
 WORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 SILENCE = "_silence_"
@@ -322,50 +317,6 @@ def load_test_set(
     split = Split("test", np.stack(waves), np.array([labels.index(p.split("/")[0]) for p in kept], np.int64), kept)
     task = TaskConfig(words=tuple(lab for lab in labels if not lab.startswith("_")))
     return Dataset(root, task, frontend, labels, {"test": split}, [], issues)
-
-
-def default_cache_dir() -> Path:
-    """$KWS_CACHE_DIR, else ~/.cache/kws."""
-    return Path(os.environ.get("KWS_CACHE_DIR") or Path.home() / ".cache" / "kws")
-
-
-def features(
-    split: Split, frontend: FrontendConfig, cache_dir: str | Path | None = None, progress: bool = False
-) -> np.ndarray:
-    """Un-augmented MFCCs of a split, float32 (N, frames, coefficients), cached on disk (a progress bar on stderr
-    while computing, if asked: the full training split takes minutes).
-
-    The cache key hashes the frontend config, the clip list and the waveforms themselves (BLAKE2b, ~0.2 s for
-    3,000 clips), so an edited file or another silence seed never serves stale features. Written atomically.
-    """
-    h = hashlib.blake2b(digest_size=16)
-    h.update(json.dumps(frontend.to_dict(), sort_keys=True).encode())
-    h.update("\n".join(split.paths).encode())
-    h.update(np.ascontiguousarray(split.waveforms, dtype=np.float32).tobytes())
-    path = Path(cache_dir or default_cache_dir()) / f"mfcc-{split.name}-{h.hexdigest()}.npy"
-    if path.is_file():
-        try:
-            cached = np.load(path)
-            if cached.shape == (len(split), *frontend.feature_shape):
-                return cached
-        except (OSError, ValueError):
-            pass  # a damaged cache file is recomputed and replaced
-    feats = np.zeros((len(split), *frontend.feature_shape), np.float32)
-    with tqdm(total=len(split), desc=f"{split.name} MFCC", disable=not progress, leave=False, unit="clip") as bar:
-        for i in range(0, len(split), 256):  # chunks bound the float64 spectrum memory (~100 MB)
-            feats[i : i + 256] = compute_mfcc(split.waveforms[i : i + 256], frontend)
-            bar.update(len(feats[i : i + 256]))
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        buf = io.BytesIO()
-        np.save(buf, feats)
-        atomic_write_bytes(path, buf.getvalue())
-    except OSError as e:
-        print(
-            f"kws: warning: feature cache {path.parent} not writable ({e.strerror}); continuing without",
-            file=sys.stderr,
-        )
-    return feats
 
 
 def stratified_subset(labels: np.ndarray, n: int, seed: int) -> np.ndarray:

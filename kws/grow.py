@@ -30,6 +30,7 @@ import torch
 from kws import checkpoint, data, distributed, files, models, selection, splitting, train
 from kws.cost import cost
 from kws.errors import KwsError
+from kws.features import features
 from kws.frontend import FrontendConfig
 from kws.predict import evaluate, mean_loss
 from kws.recipe import GrowConfig as GrowConfig  # re-exported: the recipe lives in kws.recipe
@@ -216,11 +217,11 @@ def grow(
     warning = distributed.cpu_fallback_warning(len(train_split.labels), distributed.select_device())
     if warning:
         _log(f"grow: {warning}")
-    train_feats = data.features(train_split, frontend)
+    train_feats = features(train_split, frontend)
     train_xy = (torch.from_numpy(train_feats), torch.from_numpy(train_split.labels))
     idx = data.stratified_subset(train_split.labels, cfg.split_clips or splitting.FAST.clips, seed=cfg.seed)
     feats, split_labels = train_feats[idx], train_split.labels[idx]  # where the loss change of each split is measured
-    val_feats, val_labels = data.features(ds.splits["validation"], frontend), ds.splits["validation"].labels
+    val_feats, val_labels = features(ds.splits["validation"], frontend), ds.splits["validation"].labels
 
     if model is None:  # round 0: train the seed
         t0 = time.perf_counter()
@@ -289,7 +290,7 @@ def _finish(
     total_epochs = growth_epochs + cfg.final_epochs
     finishes = {"continue", "retrain"} if cfg.compare_retrain else {cfg.finish}
     test = ds.splits["test"]
-    test_feats = data.features(test, ds.frontend)
+    test_feats = features(test, ds.frontend)
     results = {}
     for how in sorted(finishes):
         final_dir = out / ("final" if how == cfg.finish else f"final_{how}")
@@ -305,7 +306,7 @@ def _finish(
         run = checkpoint.load_run(final_dir)
         ev = evaluate(run.model, test_feats, test.labels)
         val = ds.splits["validation"]
-        val_acc = evaluate(run.model, data.features(val, ds.frontend), val.labels)["acc"]
+        val_acc = evaluate(run.model, features(val, ds.frontend), val.labels)["acc"]
         results[how] = dict(
             run_dir=str(final_dir), epochs=epochs, test_acc=ev["acc"], val_acc=val_acc, train_s=time.perf_counter() - t0
         )

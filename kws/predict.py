@@ -183,7 +183,7 @@ def evaluate_model(
     files skipped, converted, padded or cropped; their one-line summary goes to stderr). KwsError when a class of
     the model has no clip in the data (accuracy over a partial task would mislead).
     """
-    from kws.data import features
+    from kws.features import features
 
     predictor = load_predictor(model_path)
     dataset, clips = _eval_dataset(predictor, data, split, test_set)

@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from kws import checkpoint, files
 from kws.augment import Augmenter
-from kws.data import Dataset, features
+from kws.data import Dataset
 from kws.distributed import (
     average_buffers,
     check_device,
@@ -42,6 +42,7 @@ from kws.distributed import (
     shard_batches,
 )
 from kws.errors import KwsError
+from kws.features import features
 from kws.predict import as_tensor, evaluate, mean_loss
 from kws.recipe import OPTIMIZERS as OPTIMIZERS  # re-exported: the recipe lives in kws.recipe
 from kws.recipe import SCHEDULES as SCHEDULES

@@ -219,7 +219,7 @@ def test_train_and_eval_print_one_summary_line_and_train_records_the_list(plante
 
 
 def test_grow_prints_one_summary_line_and_records_the_list(planted, tmp_path, capsys, monkeypatch):
-    import kws.data
+    import kws.grow
 
     class Loaded(Exception):
         pass
@@ -227,7 +227,7 @@ def test_grow_prints_one_summary_line_and_records_the_list(planted, tmp_path, ca
     def stop(*args, **kwargs):  # growing itself is tested in tests/test_grow.py: stop once the data is read
         raise Loaded
 
-    monkeypatch.setattr(kws.data, "features", stop)
+    monkeypatch.setattr(kws.grow, "features", stop)
     out = tmp_path / "grown"
     with pytest.raises(Loaded):
         main(

@@ -89,7 +89,8 @@ def test_export_asks_for_progress_unless_quiet(monkeypatch, tmp_path):
 
 
 def test_features_show_mfcc_progress_when_asked(tmp_path, capsys):
-    from kws.data import Split, features
+    from kws.data import Split
+    from kws.features import features
     from kws.frontend import FrontendConfig
 
     split = Split("train", np.zeros((300, 16000), np.float32), np.zeros(300, np.int64), [f"{i}" for i in range(300)])

@@ -19,18 +19,19 @@ import soundfile as sf
 import torch
 
 import kws.data
+import kws.features
 from kws.augment import AugmentConfig, Augmenter
 from kws.data import (
     Split,
     TaskConfig,
     check_dataset,
-    features,
     load_dataset,
     load_test_set,
     stratified_subset,
     which_set,
 )
 from kws.errors import KwsError
+from kws.features import features
 from kws.frontend import FrontendConfig, compute_mfcc
 
 KEYWORDS = set(TaskConfig().words)
@@ -258,7 +259,7 @@ def test_features_cache_hit(tmp_path, mini, monkeypatch):
     def boom(*_, **__):
         raise AssertionError("cache miss")
 
-    monkeypatch.setattr(kws.data, "compute_mfcc", boom)
+    monkeypatch.setattr(kws.features, "compute_mfcc", boom)
     np.testing.assert_array_equal(features(split, mini.frontend, cache_dir=tmp_path), first)
     with pytest.raises(AssertionError, match="cache miss"):
         features(split, FrontendConfig(num_coefficients=13), cache_dir=tmp_path)

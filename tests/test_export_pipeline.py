@@ -24,11 +24,12 @@ import torch
 from kws.checkpoint import save_run
 from kws.cli import main
 from kws.cost import cost
-from kws.data import TaskConfig, features, load_dataset
+from kws.data import TaskConfig, load_dataset
 from kws.errors import BudgetExceeded
 from kws.export import TFLiteModel
 from kws.export.report import check_budget
 from kws.export.targets import resolve_target
+from kws.features import features
 from kws.frontend import FrontendConfig
 from kws.models import create
 

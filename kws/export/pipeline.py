@@ -28,6 +28,7 @@ from kws.export import carrays, convert, footprint, parity, report
 from kws.export.targets import PLATFORMS, Target, resolve_target
 from kws.export.tflite_model import write_meta
 from kws.export.tflm import measure_arena
+from kws.features import features
 from kws.files import atomic_write_bytes
 from kws.frontend import FrontendConfig
 from kws.models import DSCNN
@@ -228,11 +229,11 @@ def load_export_data(
     if calib_clips < 1:
         raise KwsError(f"--calib-clips: must be >= 1, got {calib_clips}")
     index = np.asarray(kdata.stratified_subset(train.labels, min(calib_clips, len(train.labels)), CALIB_SEED))
-    train_features = kdata.features(train, frontend, progress=progress)
+    train_features = features(train, frontend, progress=progress)
     return ExportData(
         calibration=np.asarray(train_features[index], np.float32),
         calibration_names=[train.paths[i] for i in index],
-        test_features=np.asarray(kdata.features(test, frontend, progress=progress), np.float32),
+        test_features=np.asarray(features(test, frontend, progress=progress), np.float32),
         test_labels=np.asarray(test.labels, np.int64),
     )
 
