@@ -13,28 +13,17 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-import torch
+from conftest import bn_model
 
 from kws import frontend as fe
 from kws.engine import generate
 from kws.engine.build import build_host, run_host, write_model_settings
-from kws.models import ArchSpec, create
+from kws.models import ArchSpec
 
 # Widths not a multiple of 4 (17, 23), depthwise strides (2, 1) and (1, 2), a (2, 1) first conv.
 NONUNIFORM = ArchSpec(
     conv1_width=24, widths=(40, 17, 23, 56), strides=((2, 1), (1, 1), (1, 2), (1, 1)), conv1_stride=(2, 1)
 )
-
-
-def model(arch, activation: str, seed: int = 0):
-    torch.manual_seed(seed)
-    m = create(arch, activation=activation)
-    g = torch.Generator().manual_seed(seed)
-    for mod in m.modules():
-        if isinstance(mod, torch.nn.BatchNorm2d):
-            mod.running_mean.copy_(torch.rand(mod.num_features, generator=g) - 0.5)
-            mod.running_var.copy_(0.5 + torch.rand(mod.num_features, generator=g))
-    return m.eval()
 
 
 def read_clips(files: list[Path]) -> np.ndarray:
@@ -69,7 +58,7 @@ def calibration(root: Path) -> np.ndarray:
 def tflite(root: Path, arch, activation: str) -> bytes:
     from kws.export import convert
 
-    return convert.to_tflite_int8(model(arch, activation), calibration(root))
+    return convert.to_tflite_int8(bn_model(arch, activation), calibration(root))
 
 
 def quantized(flatbuffer: bytes, features: np.ndarray) -> np.ndarray:

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 from ai_edge_litert.interpreter import Interpreter
+from conftest import bn_model
 
 from kws.cost import cost
 from kws.export import convert
@@ -21,24 +22,13 @@ from kws.models import ArchSpec, create
 NONUNIFORM = ArchSpec(conv1_width=24, widths=(40, 17, 56), strides=((2, 2), (1, 1), (1, 1)), conv1_stride=(2, 1))
 
 
-def _model(arch, activation="relu", seed=0):
-    torch.manual_seed(seed)
-    model = create(arch, activation=activation)
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.copy_(torch.rand(m.num_features, generator=g) - 0.5)
-            m.running_var.copy_(0.5 + torch.rand(m.num_features, generator=g))
-    return model.eval()
-
-
 def _features(n, seed=0):
     return np.random.default_rng(seed).normal(scale=4.0, size=(n, 49, 10)).astype(np.float32)
 
 
 @pytest.fixture(scope="module", params=["ds-cnn-s", NONUNIFORM], ids=["ds-cnn-s", "nonuniform"])
 def converted(request):
-    model = _model(request.param)
+    model = bn_model(request.param)
     return model, convert.to_tflite_int8(model, _features(16))
 
 
@@ -67,7 +57,7 @@ def _graph_counts(flatbuffer: bytes) -> tuple[int, int, list[str]]:
     return macs, params, names
 
 
-def test_macs_and_params_from_the_graph_equal_the_cost_model(converted):
+def test_macs_and_params_from_the_graph_equal_the_costbn_model(converted):
     model, flatbuffer = converted
     macs, params, ops = _graph_counts(flatbuffer)
     expected = cost(model.spec)
@@ -97,7 +87,7 @@ def test_float_tflite_logits_equal_torch(tmp_path):
     from kws.export.tflite_model import TFLiteModel, write_meta
     from kws.frontend import FrontendConfig
 
-    model = _model("ds-cnn-s", seed=3)
+    model = bn_model("ds-cnn-s", seed=3)
     path = tmp_path / "model_float.tflite"
     path.write_bytes(convert.to_tflite_float(model))
     write_meta(path, labels=[str(i) for i in range(12)], frontend=FrontendConfig())
@@ -110,7 +100,7 @@ def test_float_tflite_logits_equal_torch(tmp_path):
 
 
 def test_silu_converts_to_logistic_and_mul():
-    model = _model("seed", activation="silu")
+    model = bn_model("seed", activation="silu")
     ops = convert.graph_ops(convert.to_tflite_int8(model, _features(8)))
     assert set(ops) - {"LOGISTIC", "MUL"} <= {
         "CONV_2D",
@@ -123,7 +113,7 @@ def test_silu_converts_to_logistic_and_mul():
 
 
 def test_hardswish_converts_to_one_op_per_activation():
-    model = _model("seed", activation="hardswish")
+    model = bn_model("seed", activation="hardswish")
     flatbuffer = convert.to_tflite_int8(model, _features(8))
     ops = convert.graph_ops(flatbuffer)
     assert ops.count("HARD_SWISH") == 1 + 2 * model.spec.num_blocks
@@ -135,4 +125,4 @@ def test_bad_calibration_is_one_line_error():
     from kws.errors import KwsError
 
     with pytest.raises(KwsError, match="calibration"):
-        convert.to_tflite_int8(_model("seed"), np.zeros((0, 49, 10), np.float32))
+        convert.to_tflite_int8(bn_model("seed"), np.zeros((0, 49, 10), np.float32))
