@@ -336,14 +336,8 @@ def train_run(
                 f"--resume: {'; '.join(diffs)}; a resume takes the run's own settings: leave those flags out, or "
                 "train into a new --out"
             )
-        arch, data_root, cfg, task, frontend, train_clips = (
-            rec.spec,
-            rec.data_root,
-            rec.cfg,
-            rec.task,
-            rec.frontend,
-            rec.train_clips,
-        )
+        arch, data_root, cfg = rec.spec, rec.data_root, rec.cfg
+        task, frontend, train_clips = rec.task, rec.frontend, rec.train_clips
         activation = dropout = None  # already in the saved spec
     elif (run_dir / checkpoint.LAST_FILE).is_file():
         raise KwsError(f"--out {run_dir} already holds a run; add --resume to continue it or choose a new --out")
