@@ -101,8 +101,11 @@ def reference(flatbuffer: bytes, inputs: np.ndarray, tensors: tuple[int, ...] = 
 
 
 def engine(flatbuffer: bytes, out: Path, inputs: np.ndarray, *, defines=(), tabulate=True, layers=False):
-    """Generate, build with the host gcc and run: (network, outputs, per-layer outputs if layers)."""
-    net = generate(flatbuffer, out, tabulate=tabulate)
+    """Generate, build with the host gcc and run: (network, outputs, per-layer outputs if layers).
+
+    With layers every layer's output is kept whole (no fusion), so each can be compared; without, the network is
+    generated as it ships (fused)."""
+    net = generate(flatbuffer, out, tabulate=tabulate, fuse=not layers)
     write_model_settings(flatbuffer, out)
     exe = build_host(out, out / "kws_net_run", (*defines, *(("KWS_NET_DUMP",) if layers else ())))
     sizes = tuple(int(np.prod(_shape(flatbuffer, x.output))) for x in net.layers) if layers else ()

@@ -125,6 +125,34 @@ def test_memory_plan_in_place_and_against_the_tflm_arena(mini_root, tmp_path):
     assert net.ram_bytes <= 0.5 * tflm, (net.ram_bytes, tflm)
 
 
+@pytest.mark.parametrize("arch, width", [("ds-cnn-m", 172), ("ds-cnn-l", 276)])
+def test_fused_first_block_halves_the_ram_against_the_tflm_arena(mini_root, tmp_path, arch, width):
+    """The first conv streams into the first depthwise through a ring of 3 rows (its kernel height): the arena is
+    that ring (3 x 10 x width) plus the depthwise output (13 x 5 x width), and the rest runs in place in it."""
+    from kws.export.tflm import measure_arena
+
+    fb = tflite(mini_root, arch, "relu")
+    net = generate(fb, tmp_path)
+    assert net.plan.fused == {"l0"} and "l1" not in net.plan.in_place
+    assert net.plan.arena_bytes == 3 * 10 * width + 13 * 5 * width
+    unfused = generate(fb, tmp_path / "unfused", fuse=False)
+    assert unfused.plan.arena_bytes == 25 * 10 * width + 12  # the conv output, whole
+    tflm = measure_arena(fb).total_bytes  # the real TFLite Micro interpreter's planner, measured
+    assert net.ram_bytes <= 0.5 * tflm, (net.ram_bytes, tflm)
+    assert "kws_nn_conv_depthwise(&l0_p, &l1_p, input," in (tmp_path / "kws_net.c").read_text()
+
+
+@pytest.mark.parametrize("build", sorted(BUILDS))
+@pytest.mark.parametrize("arch", ["ds-cnn-m", "ds-cnn-l", NONUNIFORM], ids=["m", "l", "nonuniform"])
+def test_fused_network_identical_to_litert(mini_root, tmp_path, arch, build):
+    fb = tflite(mini_root, arch, "relu")
+    x = _inputs(mini_root, fb, 96, 16)
+    net, got, _ = engine(fb, tmp_path, x, **BUILDS[build])
+    assert net.plan.fused == {"l0"}
+    want, _ = reference(fb, x)
+    _assert_identical(got, want, f"fused {build}")
+
+
 def test_plan_keeps_live_tensors_apart(mini_root, tmp_path):
     """Direct SiLU (LOGISTIC then MUL) keeps x and sigmoid(x) alive together: they must not share bytes."""
     fb = tflite(mini_root, "ds-cnn-s", "silu")

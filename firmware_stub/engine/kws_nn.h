@@ -6,6 +6,7 @@
      kws_nn_fc.c          FULLY_CONNECTED (per-channel: TFLite reference's double rounding; per-tensor: integer)
      kws_nn_softmax.c     SOFTMAX (gemmlowp fixed-point exp and reciprocal, as TFLite's reference)
      kws_nn_elementwise.c LOGISTIC / tabulated activations (256-entry table), MUL, HARD_SWISH
+     kws_nn_fused.c       a CONV_2D streamed row by row into the DEPTHWISE_CONV_2D that reads it (a ring of rows)
    Every kernel gives TFLite's reference int8 results bit for bit (tests/test_engine.py compares with LiteRT's
    BUILTIN_REF kernels); each has a portable loop and a DSP loop (kws_nn_simd.h) that give the same bits.
    Tensors are NHWC int8 without batch; shapes and constants come from the generated parameter structs, whose
@@ -29,11 +30,13 @@ typedef struct {
     int32_t k, k4;                 /* reduction length and its padded length */
     int32_t in_zero_point, out_zero_point, act_min, act_max;
     int32_t reverse;               /* pointwise in place with out_c > in_c: pixels last to first */
-    int32_t fast;                  /* every |accumulator| < 2^30 and shift <= -1: kws_nn_requantize_fast */
+    int32_t out_ring;              /* output rows kept: row y at (y % out_ring) * out_w * out_c (out_h: all) */
     const int8_t *weights;         /* blocked, see above */
     const int32_t *bias;           /* folded, out_c padded to even */
     const int32_t *multiplier;     /* Q31 mantissas, per output channel */
     const int8_t *shift;           /* TFLite shifts (> 0 left), per output channel */
+    const int32_t *round;          /* kws_nn_requantize_zp's per-channel rounding + zero point, or 0: the exact
+                                      path (set at export when every |accumulator| < 2^30 and 1 <= -shift <= 21) */
 } kws_nn_conv_t;
 
 /* Scratch bytes kws_nn_conv / kws_nn_pointwise need: two int16 im2col columns of k4. */
@@ -47,26 +50,38 @@ void kws_nn_conv(const kws_nn_conv_t *p, const int8_t *in, int8_t *out, int16_t 
    p->reverse when out_c > in_c; out must then span max(in, out) bytes. Otherwise in and out must not overlap. */
 void kws_nn_pointwise(const kws_nn_conv_t *p, const int8_t *in, int8_t *out, int16_t *scratch);
 
-/* Depthwise (multiplier 1). weights: int16, tap-major ((ky * kw + kx) * c4 + channel slot), channels in groups of
-   4 stored in the order 0, 2, 1, 3 (c4 = c rounded up to 4, zeros beyond c). bias is NOT folded (padding is
-   skipped, as TFLite does). delay: output rows held in scratch before being written, so that out may equal in
-   (computed at export from the row overlap; 0 when out does not overlap in). */
+/* Depthwise (multiplier 1). weights: int16, group-major: channels in groups of 4, and for each group its taps in
+   order, 4 values per tap stored in the channel order 0, 2, 1, 3 (int16 index (c / 4) * 4 * taps + 4 * (ky * kw
+   + kx) + slot; c4 = c rounded up to 4, zeros beyond c). bias is NOT folded (padding is skipped, as TFLite does).
+   delay: output rows held in scratch before being written, so that out may equal in (computed at export from the
+   row overlap). in_ring: input rows kept by the producer, row y at (y % in_ring) * in_w * c (in_h: all). */
 typedef struct {
     int32_t in_h, in_w, c, c4, out_h, out_w;
     int32_t kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left;
     int32_t in_zero_point, out_zero_point, act_min, act_max;
     int32_t delay;
-    int32_t fast;                  /* as for conv */
+    int32_t in_ring;
     const int16_t *weights;
     const int32_t *bias;
     const int32_t *multiplier;
     const int8_t *shift;
+    const int32_t *round;          /* as for conv */
 } kws_nn_depthwise_t;
 
 /* Scratch bytes: (delay + 1) output rows. */
 #define KWS_NN_DEPTHWISE_SCRATCH(delay, out_w, c) (((delay) + 1) * (out_w) * (c))
 
 void kws_nn_depthwise(const kws_nn_depthwise_t *p, const int8_t *in, int8_t *out, int8_t *scratch);
+
+/* Output row oy alone into dst (out_w x c), reading the input rows it needs from in (ring of p->in_ring rows). */
+void kws_nn_depthwise_row(const kws_nn_depthwise_t *p, const int8_t *in, int32_t oy, int8_t *dst);
+
+/* A CONV_2D whose only reader is a DEPTHWISE_CONV_2D, fused row by row (kws_nn_fused.c): the conv's output rows
+   live in a ring of conv->out_ring == dw->in_ring rows (the depthwise kernel height), each computed just before
+   the first depthwise row that reads it, so the conv's whole output never exists. in: the conv's input; ring:
+   out_ring * out_w * out_c bytes; out: the depthwise output, apart from in and ring; scratch as for kws_nn_conv. */
+void kws_nn_conv_depthwise(const kws_nn_conv_t *conv, const kws_nn_depthwise_t *dw, const int8_t *in, int8_t *ring,
+                           int8_t *out, int16_t *scratch);
 
 typedef struct {
     int32_t in_h, in_w, c, out_h, out_w;

@@ -35,15 +35,28 @@ static inline int32_t kws_nn_requantize(int32_t acc, int32_t mult, int32_t shift
     return kws_nn_rdbpot(kws_nn_srdhm((int32_t)((uint32_t)acc << left), mult), right);
 }
 
-/* The same value when |acc| < 2^30 and shift <= -1 (the generator checks both per layer and sets `fast`): then
-   round-half-away-from-zero division is (v + 2^(e-1) - (v < 0)) >> e, without overflow, in 5 instructions. */
-static inline int32_t kws_nn_requantize_fast(int32_t acc, int32_t mult, int32_t shift) {
-    const int32_t e = -shift;
-    const int32_t v = kws_nn_srdhm(acc, mult);
-#ifdef KWS_NN_MUTATE_ROUNDING
-    return (v + (1 << (e - 1)) - (v >= 0)) >> e;
+/* round(a * b / 2^32) with ties toward +infinity: SMMULR (DSP extension). */
+static inline int32_t kws_nn_smmulr(int32_t a, int32_t b) {
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+    int32_t r;
+    __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
 #else
-    return (v + (1 << (e - 1)) + (v >> 31)) >> e;
+    return (int32_t)(((int64_t)a * b + ((int64_t)1 << 31)) >> 32);
+#endif
+}
+
+/* kws_nn_requantize(acc, mult, shift) + out_zero_point in 5 instructions, for |acc| < 2^30 and 1 <= e <= 21
+   (e = -shift; the generator checks both per layer). SaturatingRoundingDoublingHighMul is SMMULR of 2 * acc (no
+   overflow below 2^30); round = 2^(e-1) + (out_zero_point << e), computed at export, adds the rounding half and
+   the zero point in one step ((v >> e) + zp == (v + (zp << e)) >> e exactly); v >> 31 turns ties away from zero
+   for negative v. |v| < 2^30 and |round| < 2^29 (e <= 21), so the sum cannot overflow. */
+static inline int32_t kws_nn_requantize_zp(int32_t acc, int32_t mult, int32_t round, int32_t e) {
+    const int32_t v = kws_nn_smmulr((int32_t)((uint32_t)acc << 1), mult);
+#ifdef KWS_NN_MUTATE_ROUNDING
+    return (v + round - (v >= 0)) >> e;
+#else
+    return (v + round + (v >> 31)) >> e;
 #endif
 }
 

@@ -8,23 +8,31 @@
 #include "kws_nn_internal.h"
 
 /* The column pair is in scratch: every output channel of pixels o0 (and o1, unless 0). Fields are copied to
-   locals: the int8 stores could alias the parameter struct and would force reloads otherwise. */
+   locals: the int8 stores could alias the parameter struct and would force reloads otherwise. The branch between
+   the fused-zero-point path and the exact one is taken once per pixel pair, not per value. */
 static void output_pixels(const kws_nn_conv_t *p, const int16_t *pair, int8_t *o0, int8_t *o1) {
     const int32_t groups = p->k4 >> 2, step = 2 * p->k4, out_c = p->out_c, zp = p->out_zero_point;
-    const int32_t lo = p->act_min, hi = p->act_max, fast = p->fast;
-    const int32_t *bias = p->bias, *mult = p->multiplier;
+    const int32_t lo = p->act_min, hi = p->act_max;
+    const int32_t *bias = p->bias, *mult = p->multiplier, *round = p->round;
     const int8_t *rows = p->weights, *shift = p->shift;
+    int8_t *d1 = o1 ? o1 : o0; /* a lone last pixel is computed twice and stored twice in the same place */
     int32_t acc[4];
     for (int32_t oc = 0; oc < out_c; oc += 2, rows += step) {
         kws_nn_dot_2x2(pair, rows, groups, bias + oc, acc);
-        for (int32_t j = 0; j < 2 && oc + j < out_c; ++j) {
+        const int32_t n = oc + 1 < out_c ? 2 : 1;
+        for (int32_t j = 0; j < n; ++j) {
             const int32_t m = mult[oc + j], s = shift[oc + j];
-            const int32_t r0 = fast ? kws_nn_requantize_fast(acc[j], m, s) : kws_nn_requantize(acc[j], m, s);
-            o0[oc + j] = kws_nn_clamp8(r0 + zp, lo, hi);
-            if (o1) {
-                const int32_t r1 = fast ? kws_nn_requantize_fast(acc[2 + j], m, s) : kws_nn_requantize(acc[2 + j], m, s);
-                o1[oc + j] = kws_nn_clamp8(r1 + zp, lo, hi);
+            int32_t r0, r1;
+            if (round) {
+                const int32_t rd = round[oc + j], e = -s;
+                r0 = kws_nn_requantize_zp(acc[j], m, rd, e);
+                r1 = kws_nn_requantize_zp(acc[2 + j], m, rd, e);
+            } else {
+                r0 = kws_nn_requantize(acc[j], m, s) + zp;
+                r1 = kws_nn_requantize(acc[2 + j], m, s) + zp;
             }
+            o0[oc + j] = kws_nn_clamp8(r0, lo, hi);
+            d1[oc + j] = kws_nn_clamp8(r1, lo, hi);
         }
     }
 }
@@ -47,14 +55,24 @@ static void im2col(const kws_nn_conv_t *p, const int8_t *in, int32_t oy, int32_t
     for (; k < p->k4; ++k) pair[kws_nn_index(k, pixel)] = 0;
 }
 
-void kws_nn_conv(const kws_nn_conv_t *p, const int8_t *in, int8_t *out, int16_t *scratch) {
-    const int32_t pixels = p->out_h * p->out_w;
-    for (int32_t i = 0; i < pixels; i += 2) {
-        const int32_t j = i + 1 < pixels ? i + 1 : i; /* an odd last pixel is computed twice, stored once */
+/* Output pixel i (row-major) in p's output ring. */
+static int8_t *out_pixel(const kws_nn_conv_t *p, int8_t *out, int32_t i) {
+    const int32_t y = i / p->out_w;
+    return out + ((y % p->out_ring) * p->out_w + (i - y * p->out_w)) * p->out_c;
+}
+
+void kws_nn_conv_rows(const kws_nn_conv_t *p, const int8_t *in, int8_t *out, int32_t y0, int32_t y1, int16_t *scratch) {
+    const int32_t end = y1 * p->out_w;
+    for (int32_t i = y0 * p->out_w; i < end; i += 2) {
+        const int32_t j = i + 1 < end ? i + 1 : i; /* an odd last pixel is computed twice, stored once */
         im2col(p, in, i / p->out_w, i % p->out_w, scratch, 0);
         im2col(p, in, j / p->out_w, j % p->out_w, scratch, 1);
-        output_pixels(p, scratch, out + i * p->out_c, j != i ? out + j * p->out_c : 0);
+        output_pixels(p, scratch, out_pixel(p, out, i), j != i ? out_pixel(p, out, j) : 0);
     }
+}
+
+void kws_nn_conv(const kws_nn_conv_t *p, const int8_t *in, int8_t *out, int16_t *scratch) {
+    kws_nn_conv_rows(p, in, out, 0, p->out_h, scratch);
 }
 
 /* Pixels i and i + 1 (if pair) are read into scratch before either is written: in place is exact as long as

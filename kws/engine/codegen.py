@@ -61,7 +61,14 @@ class Network:
             scratch_bytes=self.plan.scratch_bytes,
             ram_bytes=self.ram_bytes,
             layers=[
-                dict(name=x.name, op=x.op, macs=x.macs, in_place=x.name in self.plan.in_place) for x in self.layers
+                dict(
+                    name=x.name,
+                    op=x.op,
+                    macs=x.macs,
+                    in_place=x.name in self.plan.in_place,
+                    fused=x.name in self.plan.fused,
+                )
+                for x in self.layers
             ],
         )
 
@@ -174,9 +181,27 @@ def _source(graph: Graph, layers: list[Layer], plan: Plan, macs: int, const_byte
     for i, layer in enumerate(layers):
         ins = ", ".join(_shape(graph, t) for t in layer.inputs)
         where = "in place" if layer.name in plan.in_place else "out of place"
+        out = _shape(graph, layer.output)
+        if layer.name in plan.fused:
+            ring = layer.fields["out_ring"]
+            parts.append(
+                f"    /* {layer.name}: {layer.op}, {ins} -> {out}, {layer.macs} MACs, fused into {layers[i + 1].name}:"
+                f" its rows stream through a ring of {ring} */\n"
+                f"    KWS_NET_LAYER_HOOK({i}, {_pointer(graph, plan, layer.output)}, 0);\n"
+            )
+            continue
+        if i > 0 and layers[i - 1].name in plan.fused:
+            conv = layers[i - 1]
+            call = (
+                f"kws_nn_conv_depthwise(&{conv.name}_p, &{layer.name}_p, {_pointer(graph, plan, conv.inputs[0])}, "
+                f"{_pointer(graph, plan, conv.output)}, {_pointer(graph, plan, layer.output)}, s_scratch.halves);"
+            )
+            where = f"out of place, with {conv.name} fused"
+        else:
+            call = _call(graph, plan, layer)
         parts.append(
-            f"    /* {layer.name}: {layer.op}, {ins} -> {_shape(graph, layer.output)}, {layer.macs} MACs, {where} */\n"
-            f"    {_call(graph, plan, layer)}\n"
+            f"    /* {layer.name}: {layer.op}, {ins} -> {out}, {layer.macs} MACs, {where} */\n"
+            f"    {call}\n"
             f"    KWS_NET_LAYER_HOOK({i}, {_pointer(graph, plan, layer.output)}, {graph.tensors[layer.output].size});\n"
         )
     parts.append("}\n\nint kws_model_init(void) { return 0; }\n\n")
@@ -185,11 +210,19 @@ def _source(graph: Graph, layers: list[Layer], plan: Plan, macs: int, const_byte
     return "".join(parts)
 
 
-def generate(flatbuffer: bytes, out_dir: str | os.PathLike, tabulate: bool = True) -> Network:
-    """Write kws_net.h and kws_net.c for the int8 model into out_dir (build output: never commit it)."""
+def generate(flatbuffer: bytes, out_dir: str | os.PathLike, tabulate: bool = True, fuse: bool = True) -> Network:
+    """Write kws_net.h and kws_net.c for the int8 model into out_dir (build output: never commit it).
+
+    fuse: stream a conv into the depthwise after it (kws.engine.plan) where that lowers the RAM; fuse=False keeps
+    every layer's output whole (tests that read each layer's output through KWS_NET_DUMP)."""
     graph = read_tflite(flatbuffer)
     layers = lower(graph, tabulate=tabulate)
-    plan = plan_memory(graph, layers)
+    plan = plan_memory(graph, layers, fuse=False)
+    if fuse:  # fusion takes the fused depthwise out of place: keep it only where the arena shrinks
+        fused_layers = lower(graph, tabulate=tabulate)
+        fused = plan_memory(graph, fused_layers, fuse=True)
+        if fused.arena_bytes + fused.scratch_bytes < plan.arena_bytes + plan.scratch_bytes:
+            layers, plan = fused_layers, fused
     macs = sum(x.macs for x in layers)
     const_bytes = sum(x.weight_bytes for x in layers)
     sha = hashlib.sha256(flatbuffer).hexdigest()

@@ -4,7 +4,8 @@ A Layer holds the tensors it reads and writes, the kernel (kind), its C paramete
 constant arrays it needs, and its cost (MACs, weight bytes). Layouts (firmware_stub/engine/kws_nn.h states them
 too): conv / pointwise / FC weights blocked by output-channel pairs and groups of 4 reduction indices, zero
 padded, with the input offset folded into the bias (bias + in_offset * row sum: exact in int32); depthwise
-weights widened to int16, tap-major, channels in groups of 4 in the order 0, 2, 1, 3 (SXTAB16's lanes).
+weights widened to int16, group-major (each group of 4 channels with its taps in order), the channels of a
+group in the order 0, 2, 1, 3 (SXTAB16's lanes).
 The elementwise layers are built in kws.engine.elementwise; kws.engine.lower walks a graph with both.
 """
 
@@ -75,9 +76,14 @@ def blocked_rows(w: np.ndarray, bias: np.ndarray, in_offset: int) -> tuple[np.nd
     return blocked, folded.astype(np.int32), k4
 
 
-def _fast(mults_shifts: list, bound: np.ndarray) -> int:
-    """1 when kws_nn_requantize_fast is exact for the layer: every shift <= -1 and every |accumulator| < 2^30."""
-    return int(all(s <= -1 for s in mults_shifts) and float(np.max(bound, initial=0)) < 2**30)
+def _round(name: str, shifts: list, bound: np.ndarray, zero_point: int) -> tuple[str, dict]:
+    """The per-channel rounding + zero point of kws_nn_requantize_zp, when it is exact for the layer (every
+    |accumulator| < 2^30 and 1 <= -shift <= 21): (field value, consts); ("0", {}) selects the exact path."""
+    e = -np.asarray(shifts, np.int64)
+    if not (np.all(e >= 1) and np.all(e <= 21) and float(np.max(bound, initial=0)) < 2**30):
+        return "0", {}
+    rounding = (np.int64(1) << (e - 1)) + (np.int64(zero_point) << e)
+    return f"{name}_round", {f"{name}_round": ("int32_t", rounding.astype(np.int32))}
 
 
 def _requant_consts(name: str, mults: list, shifts: list) -> dict:
@@ -103,8 +109,7 @@ def conv(name: str, op: Op, t: dict) -> Layer:
     pointwise = kh == kw == sh == sw == 1 and pt == pl == 0
     rows = w.data.reshape(oc, -1).astype(np.int64)
     bound = np.abs(bias[:oc].astype(np.int64)) + np.abs(rows).sum(axis=1) * 128  # raw int8 inputs, folded bias
-    rows = w.data.reshape(oc, -1).astype(np.int64)
-    bound = np.abs(bias[:oc].astype(np.int64)) + np.abs(rows).sum(axis=1) * 128  # raw int8 inputs, folded bias
+    round_field, round_consts = _round(name, shifts, bound, y.zero_point)
     fields = dict(
         in_h=ih,
         in_w=iw,
@@ -125,14 +130,16 @@ def conv(name: str, op: Op, t: dict) -> Layer:
         act_min=lo,
         act_max=hi,
         reverse=int(pointwise and oc > ic),
-        fast=_fast(shifts, bound),
+        out_ring=oh,
         weights=f"{name}_weights",
         bias=f"{name}_bias",
         multiplier=f"{name}_multiplier",
         shift=f"{name}_shift",
+        round=round_field,
     )
     consts = {f"{name}_weights": ("int8_t", blocked), f"{name}_bias": ("int32_t", bias)}
     consts.update(_requant_consts(name, mults, shifts))
+    consts.update(round_consts)
     return Layer(
         name,
         "CONV_2D" + (" 1x1" if pointwise else f" {kh}x{kw}/{sh}x{sw}"),
@@ -160,9 +167,12 @@ def depthwise(name: str, op: Op, t: dict) -> Layer:
     c4 = -(-c // 4) * 4
     taps = np.zeros((kh * kw, c4), np.int16)
     taps[:, :c] = w.data.reshape(kh * kw, c)
-    taps = taps.reshape(kh * kw, c4 // 4, 4)[:, :, [0, 2, 1, 3]].reshape(-1)
+    # group-major: (group, tap, slot), the slots of a group in the channel order 0, 2, 1, 3
+    taps = taps.reshape(kh * kw, c4 // 4, 4)[:, :, [0, 2, 1, 3]].transpose(1, 0, 2).reshape(-1)
     mults, shifts = quant.conv_multipliers(x.scale, w.scales, y.scale)
     lo, hi = act_range(op, y)
+    bound = np.abs(b.data.astype(np.int64)) + np.abs(w.data.reshape(-1, c).astype(np.int64)).sum(0) * 255
+    round_field, round_consts = _round(name, shifts, bound, y.zero_point)
     fields = dict(
         in_h=ih,
         in_w=iw,
@@ -181,16 +191,16 @@ def depthwise(name: str, op: Op, t: dict) -> Layer:
         act_min=lo,
         act_max=hi,
         delay=0,
-        fast=_fast(
-            shifts, np.abs(b.data.astype(np.int64)) + np.abs(w.data.reshape(-1, c).astype(np.int64)).sum(0) * 255
-        ),
+        in_ring=ih,
         weights=f"{name}_weights",
         bias=f"{name}_bias",
         multiplier=f"{name}_multiplier",
         shift=f"{name}_shift",
+        round=round_field,
     )
     consts = {f"{name}_weights": ("int16_t", taps), f"{name}_bias": ("int32_t", b.data.astype(np.int32))}
     consts.update(_requant_consts(name, mults, shifts))
+    consts.update(round_consts)
     return Layer(
         name,
         f"DEPTHWISE_CONV_2D {kh}x{kw}/{sh}x{sw}",

@@ -6,6 +6,10 @@ later layer; chained in-place layers form one buffer of their largest tensor. Bu
 get disjoint offsets (greedy, largest first, lowest free offset: TFLM's greedy planner does the same at run time).
 The model input (the caller's features) and output (the caller's scores) are not in the arena.
 Scratch (im2col columns, depthwise rows) is one separate buffer of the largest layer's need.
+Fusion (fuse=True): a CONV_2D whose only reader is the next layer, a DEPTHWISE_CONV_2D, is streamed into it row by
+row (firmware_stub/engine/kws_nn_fused.c); its output tensor is then a ring of the depthwise kernel's height in
+rows, and the depthwise writes a buffer of its own. In a DS-CNN this is the first block, whose conv output is
+the widest tensor of the network: fusion takes the arena's peak from two full activations to about one.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ class Plan:
     arena_bytes: int
     scratch_bytes: int
     in_place: frozenset[str]  # names of the layers that write over their input
+    fused: frozenset[str] = frozenset()  # names of the conv layers streamed into the depthwise after them
 
 
 def depthwise_delay(layer: Layer) -> int:
@@ -44,7 +49,27 @@ def _sizes(graph: Graph) -> dict[int, int]:
     return {i: -(-t.size // ALIGN) * ALIGN for i, t in graph.tensors.items()}
 
 
-def plan_memory(graph: Graph, layers: list[Layer]) -> Plan:
+def fuse_pairs(graph: Graph, layers: list[Layer]) -> dict[str, int]:
+    """{conv layer name: ring rows} for every conv whose output only the next layer, a depthwise, reads; sets the
+    conv's out_ring and the depthwise's in_ring fields and takes the depthwise out of place."""
+    readers: dict[int, int] = {}
+    for layer in layers:
+        for t in layer.inputs:
+            readers[t] = readers.get(t, 0) + 1
+    rings = {}
+    for conv, dw in zip(layers, layers[1:], strict=False):
+        if conv.kind != "conv" or dw.kind != "depthwise" or dw.inputs != [conv.output]:
+            continue
+        if readers.get(conv.output) != 1 or conv.output in (graph.input, graph.output):
+            continue
+        ring = min(dw.fields["kernel_h"], conv.fields["out_h"])
+        conv.fields["out_ring"] = dw.fields["in_ring"] = ring
+        dw.in_place = ""
+        rings[conv.name] = ring
+    return rings
+
+
+def plan_memory(graph: Graph, layers: list[Layer], fuse: bool = True) -> Plan:
     """Offsets for every layer output except the model output; sets each depthwise layer's delay and scratch."""
     external = {graph.input, graph.output}
     last_use = {}
@@ -52,6 +77,11 @@ def plan_memory(graph: Graph, layers: list[Layer]) -> Plan:
         for t in layer.inputs:
             last_use[t] = i
     size = _sizes(graph)
+    rings = fuse_pairs(graph, layers) if fuse else {}
+    for layer in layers:
+        if layer.name in rings:
+            f = layer.fields
+            size[layer.output] = -(-rings[layer.name] * f["out_w"] * f["out_c"] // ALIGN) * ALIGN
     group_of, groups, in_place = {}, [], set()  # groups: [members, start, end, size]
     for i, layer in enumerate(layers):
         if layer.output in external:
@@ -92,4 +122,4 @@ def plan_memory(graph: Graph, layers: list[Layer]) -> Plan:
             offsets[t] = offset
     arena = max((o + s for o, s, _, _ in placed), default=0)
     scratch = -(-max((layer.scratch_bytes for layer in layers), default=0) // ALIGN) * ALIGN
-    return Plan(offsets, arena, scratch, frozenset(in_place))
+    return Plan(offsets, arena, scratch, frozenset(in_place), frozenset(rings))
