@@ -66,6 +66,10 @@ typedef struct {
     const int32_t *multiplier;
     const int8_t *shift;
     const int32_t *round;          /* as for conv */
+    const int32_t *rq;             /* 3 x 3 with round set: per group of 4 channels the 4 biases with the input
+                                      offset folded in over the 9 taps, then (multiplier, round, e) per channel;
+                                      or 0 (kws_nn_depthwise.c) */
+    const int8_t *zpad;            /* with rq: c bytes of the input zero point, read for taps outside the input */
 } kws_nn_depthwise_t;
 
 /* Scratch bytes: (delay + 1) output rows. */

@@ -60,8 +60,11 @@ static inline int32_t kws_nn_requantize_zp(int32_t acc, int32_t mult, int32_t ro
 #endif
 }
 
-static inline int8_t kws_nn_clamp8(int32_t x, int32_t lo, int32_t hi) {
-    return (int8_t)(x < lo ? lo : (x > hi ? hi : x));
+/* x clamped to [lo, hi], a sub-range of int8, so that storing it into an int8_t is exact (an int32 result: the
+   store truncates for free, a cast to int8_t would cost a sign extension first). */
+static inline int32_t kws_nn_clamp8(int32_t x, int32_t lo, int32_t hi) {
+    x = x < lo ? lo : x;
+    return x > hi ? hi : x;
 }
 
 /* 4 bytes from any address (the compiler emits one LDR where the core allows unaligned loads). */

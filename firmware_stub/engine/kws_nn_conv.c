@@ -11,29 +11,38 @@
    locals: the int8 stores could alias the parameter struct and would force reloads otherwise. The branch between
    the fused-zero-point path and the exact one is taken once per pixel pair, not per value. */
 static void output_pixels(const kws_nn_conv_t *p, const int16_t *pair, int8_t *o0, int8_t *o1) {
-    const int32_t groups = p->k4 >> 2, step = 2 * p->k4, out_c = p->out_c, zp = p->out_zero_point;
+    const int32_t groups = p->k4 >> 2, step = 2 * p->k4, pairs = p->out_c >> 1, zp = p->out_zero_point;
     const int32_t lo = p->act_min, hi = p->act_max;
     const int32_t *bias = p->bias, *mult = p->multiplier, *round = p->round;
     const int8_t *rows = p->weights, *shift = p->shift;
     int8_t *d1 = o1 ? o1 : o0; /* a lone last pixel is computed twice and stored twice in the same place */
     int32_t acc[4];
-    for (int32_t oc = 0; oc < out_c; oc += 2, rows += step) {
-        kws_nn_dot_2x2(pair, rows, groups, bias + oc, acc);
-        const int32_t n = oc + 1 < out_c ? 2 : 1;
-        for (int32_t j = 0; j < n; ++j) {
-            const int32_t m = mult[oc + j], s = shift[oc + j];
-            int32_t r0, r1;
-            if (round) {
-                const int32_t rd = round[oc + j], e = -s;
-                r0 = kws_nn_requantize_zp(acc[j], m, rd, e);
-                r1 = kws_nn_requantize_zp(acc[2 + j], m, rd, e);
-            } else {
-                r0 = kws_nn_requantize(acc[j], m, s) + zp;
-                r1 = kws_nn_requantize(acc[2 + j], m, s) + zp;
-            }
-            o0[oc + j] = kws_nn_clamp8(r0, lo, hi);
-            d1[oc + j] = kws_nn_clamp8(r1, lo, hi);
+    if (round) {
+        for (int32_t i = 0; i < pairs; ++i, rows += step, bias += 2, mult += 2, round += 2, shift += 2) {
+            kws_nn_dot_2x2(pair, rows, groups, bias, acc);
+            const int32_t e0 = -shift[0], e1 = -shift[1];
+            *o0++ = kws_nn_clamp8(kws_nn_requantize_zp(acc[0], mult[0], round[0], e0), lo, hi);
+            *o0++ = kws_nn_clamp8(kws_nn_requantize_zp(acc[1], mult[1], round[1], e1), lo, hi);
+            *d1++ = kws_nn_clamp8(kws_nn_requantize_zp(acc[2], mult[0], round[0], e0), lo, hi);
+            *d1++ = kws_nn_clamp8(kws_nn_requantize_zp(acc[3], mult[1], round[1], e1), lo, hi);
         }
+    } else {
+        for (int32_t i = 0; i < pairs; ++i, rows += step, bias += 2, mult += 2, shift += 2) {
+            kws_nn_dot_2x2(pair, rows, groups, bias, acc);
+            *o0++ = kws_nn_clamp8(kws_nn_requantize(acc[0], mult[0], shift[0]) + zp, lo, hi);
+            *o0++ = kws_nn_clamp8(kws_nn_requantize(acc[1], mult[1], shift[1]) + zp, lo, hi);
+            *d1++ = kws_nn_clamp8(kws_nn_requantize(acc[2], mult[0], shift[0]) + zp, lo, hi);
+            *d1++ = kws_nn_clamp8(kws_nn_requantize(acc[3], mult[1], shift[1]) + zp, lo, hi);
+        }
+    }
+    if (p->out_c & 1) { /* the last, odd channel: its row pair's second row is zeros */
+        kws_nn_dot_2x2(pair, rows, groups, bias, acc);
+        const int32_t r0 = round ? kws_nn_requantize_zp(acc[0], mult[0], round[0], -shift[0])
+                                 : kws_nn_requantize(acc[0], mult[0], shift[0]) + zp;
+        const int32_t r1 = round ? kws_nn_requantize_zp(acc[2], mult[0], round[0], -shift[0])
+                                 : kws_nn_requantize(acc[2], mult[0], shift[0]) + zp;
+        *o0 = kws_nn_clamp8(r0, lo, hi);
+        *d1 = kws_nn_clamp8(r1, lo, hi);
     }
 }
 

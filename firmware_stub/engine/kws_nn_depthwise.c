@@ -27,7 +27,7 @@ typedef struct {
     const int8_t *shift;
 } row_t;
 
-static inline int8_t finish(const row_t *r, int32_t acc, int32_t c) {
+static inline int32_t finish(const row_t *r, int32_t acc, int32_t c) {
     const int32_t v = r->round ? kws_nn_requantize_zp(acc, r->mult[c], r->round[c], -r->shift[c])
                                : kws_nn_requantize(acc, r->mult[c], r->shift[c]) + r->zp;
     return kws_nn_clamp8(v, r->lo, r->hi);
@@ -46,66 +46,97 @@ static inline int8_t finish(const row_t *r, int32_t acc, int32_t c) {
         a3 = kws_smlatt(w13_, x13_, a3);                                                \
     } while (0)
 
-#if defined(__ARM_FEATURE_DSP)
-/* The 9 taps of one group of 4 channels, on Arm in assembly: 8 instructions per tap with every operand in a
-   register (the compiler spills the 4 accumulators, the 3 row pointers and the offset, and takes 2.5x as many).
-   s0, s1, s2: the window's first column in each row; step: bytes per pixel; w: the group's 18 weight words. */
-static void taps3x3(const int8_t *s0, const int8_t *s1, const int8_t *s2, int32_t step, const uint32_t *w,
-                    uint32_t off2, int32_t acc[4]) {
-    register int32_t a0 __asm__("r0") = acc[0];
-    register int32_t a1 __asm__("r1") = acc[1];
-    register int32_t a2 __asm__("r2") = acc[2];
-    register int32_t a3 __asm__("r3") = acc[3];
-    register const int8_t *r0p __asm__("r4") = s0;
-    register const int8_t *r1p __asm__("r5") = s1;
-    register const int8_t *r2p __asm__("r6") = s2;
-    register int32_t st __asm__("r7") = step;
+/* The 3 x 3 fast path (p->rq set: every |accumulator| < 2^30, 1 <= e <= 21). rq holds, per group of 4 channels,
+   the 4 biases with the input offset already folded in over all 9 taps (bias + offset * sum(w)), then per channel
+   (multiplier, rounding + zero point, e). The raw int8 inputs then enter the products unshifted. A tap outside the
+   input reads p->zpad, a row of the input zero point: its product cancels its share of the folded offset
+   exactly, so every window, border or not, takes the same straight path, and the result is TFLite's, which skips
+   the tap. The window's 9 tap pixels are listed once (tap[k], k = 3 ky + kx); its groups then walk the list. */
+typedef struct {
+    const int32_t *q; /* the next group's constants */
+    int8_t *dst;      /* the next group's 4 results */
+    int32_t lo, hi;
+    const int8_t *const *tap;
+    int32_t c, end; /* the next group's first channel; the full groups' end */
+} window_t;
+
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+/* On Arm, the whole window in assembly: per group 9 taps of 9 instructions and 4 results of 13, every operand in
+   a register (compiled C spills the accumulators and takes about 1.7x as many). w: the weights, advanced. */
+static void window3x3_groups(window_t *win, const uint32_t *w) {
     register const uint32_t *wp __asm__("r8") = w;
-    register uint32_t off __asm__("r9") = off2;
-    register uint32_t v __asm__("r10"), x __asm__("r11"), wa __asm__("r12"), wb __asm__("lr");
-#define KWS_NN_TAP_ASM(load)                     \
-    load "\n"                                    \
-    "ldrd %[wa], %[wb], [%[w]], #8\n"            \
-    "sxtab16 %[x], %[off], %[v]\n"               \
-    "sxtab16 %[v], %[off], %[v], ror #8\n"       \
-    "smlabb %[a0], %[wa], %[x], %[a0]\n"         \
-    "smlatt %[a2], %[wa], %[x], %[a2]\n"         \
-    "smlabb %[a1], %[wb], %[v], %[a1]\n"         \
-    "smlatt %[a3], %[wb], %[v], %[a3]\n"
-    __asm volatile(KWS_NN_TAP_ASM("ldr %[v], [%[s0]]") KWS_NN_TAP_ASM("ldr %[v], [%[s0], %[st]]")
-                   KWS_NN_TAP_ASM("ldr %[v], [%[s0], %[st], lsl #1]") KWS_NN_TAP_ASM("ldr %[v], [%[s1]]")
-                   KWS_NN_TAP_ASM("ldr %[v], [%[s1], %[st]]") KWS_NN_TAP_ASM("ldr %[v], [%[s1], %[st], lsl #1]")
-                   KWS_NN_TAP_ASM("ldr %[v], [%[s2]]") KWS_NN_TAP_ASM("ldr %[v], [%[s2], %[st]]")
-                   KWS_NN_TAP_ASM("ldr %[v], [%[s2], %[st], lsl #1]")
-                   : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(wp), [v] "=&r"(v),
-                     [x] "=&r"(x), [wa] "=&r"(wa), [wb] "=&r"(wb)
-                   : [s0] "r"(r0p), [s1] "r"(r1p), [s2] "r"(r2p), [st] "r"(st), [off] "r"(off)
-                   : "memory");
+    register window_t *g __asm__("lr") = win;
+#define KWS_NN_TAP_ASM(k)                 \
+    "ldr r6, [r4, #" #k "]\n"             \
+    "ldr r9, [r6, r5]\n"                  \
+    "ldrd r11, r12, [%[w]], #8\n"         \
+    "sxtb16 r10, r9\n"                    \
+    "sxtb16 r9, r9, ror #8\n"             \
+    "smlabb r0, r11, r10, r0\n"           \
+    "smlatt r2, r11, r10, r2\n"           \
+    "smlabb r1, r12, r9, r1\n"            \
+    "smlatt r3, r12, r9, r3\n"
+    /* r4 = q, r5 = dst, r11 = lo, r12 = hi; per result r6 = m, r9 = rounding + zero point, r10 = e */
+#define KWS_NN_RESULT_ASM(acc)            \
+    "ldm r4!, {r6, r9, r10}\n"            \
+    "lsl " acc ", " acc ", #1\n"          \
+    "smmulr " acc ", " acc ", r6\n"       \
+    "add r9, r9, " acc "\n"               \
+    "add r9, r9, " acc ", asr #31\n"      \
+    "asr r9, r9, r10\n"                   \
+    "cmp r9, r11\n"                       \
+    "it lt\n"                             \
+    "movlt r9, r11\n"                     \
+    "cmp r9, r12\n"                       \
+    "it gt\n"                             \
+    "movgt r9, r12\n"                     \
+    "strb r9, [r5], #1\n"
+    __asm volatile("ldr r4, [%[g], #16]\n"
+                   "ldr r5, [%[g], #20]\n"
+                   "1:\n"
+                   "ldr r9, [%[g]]\n"
+                   "ldm r9!, {r0, r1, r2, r3}\n"
+                   "str r9, [%[g]]\n"
+                   KWS_NN_TAP_ASM(0) KWS_NN_TAP_ASM(4) KWS_NN_TAP_ASM(8) KWS_NN_TAP_ASM(12) KWS_NN_TAP_ASM(16)
+                   KWS_NN_TAP_ASM(20) KWS_NN_TAP_ASM(24) KWS_NN_TAP_ASM(28) KWS_NN_TAP_ASM(32)
+                   "ldm %[g], {r4, r5, r11, r12}\n"
+                   KWS_NN_RESULT_ASM("r0") KWS_NN_RESULT_ASM("r1") KWS_NN_RESULT_ASM("r2") KWS_NN_RESULT_ASM("r3")
+                   "stm %[g], {r4, r5}\n"
+                   "ldr r4, [%[g], #16]\n"
+                   "ldrd r5, r6, [%[g], #20]\n"
+                   "adds r5, r5, #4\n"
+                   "str r5, [%[g], #20]\n"
+                   "cmp r5, r6\n"
+                   "blt 1b\n"
+                   : [w] "+r"(wp)
+                   : [g] "r"(g)
+                   : "r0", "r1", "r2", "r3", "r4", "r5", "r6", "r9", "r10", "r11", "r12", "cc", "memory");
 #undef KWS_NN_TAP_ASM
-    acc[0] = a0;
-    acc[1] = a1;
-    acc[2] = a2;
-    acc[3] = a3;
+#undef KWS_NN_RESULT_ASM
 }
 #else
-static void taps3x3(const int8_t *s0, const int8_t *s1, const int8_t *s2, int32_t step, const uint32_t *w,
-                    uint32_t off2, int32_t acc[4]) {
-    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-    KWS_NN_TAP(s0, w);
-    KWS_NN_TAP(s0 + step, w + 2);
-    KWS_NN_TAP(s0 + 2 * step, w + 4);
-    KWS_NN_TAP(s1, w + 6);
-    KWS_NN_TAP(s1 + step, w + 8);
-    KWS_NN_TAP(s1 + 2 * step, w + 10);
-    KWS_NN_TAP(s2, w + 12);
-    KWS_NN_TAP(s2 + step, w + 14);
-    KWS_NN_TAP(s2 + 2 * step, w + 16);
-    acc[0] = a0;
-    acc[1] = a1;
-    acc[2] = a2;
-    acc[3] = a3;
+/* The same steps in C (hosts with KWS_NN_EMULATE_DSP: the tests run this very dataflow against LiteRT). */
+static void window3x3_groups(window_t *win, const uint32_t *w) {
+    const uint32_t off2 = 0; /* the offset is in the folded biases */
+    for (; win->c < win->end; win->c += 4) {
+        const int32_t *q = win->q;
+        int32_t a0 = q[0], a1 = q[1], a2 = q[2], a3 = q[3];
+        for (int32_t k = 0; k < 9; ++k, w += 2) KWS_NN_TAP(win->tap[k] + win->c, w);
+        const int32_t acc[4] = {a0, a1, a2, a3};
+        q += 4;
+        for (int32_t j = 0; j < 4; ++j, q += 3) {
+            *win->dst++ = (int8_t)kws_nn_clamp8(kws_nn_requantize_zp(acc[j], q[0], q[1], q[2]), win->lo, win->hi);
+        }
+        win->q = q;
+    }
 }
 #endif
+
+/* A 3 x 3 window, all full channel groups: tap[k] is tap k's input pixel, p->zpad where it is outside. */
+static void window3x3(const kws_nn_depthwise_t *p, const row_t *r, const int8_t *const tap[9], int8_t *dst) {
+    window_t win = {p->rq, dst, r->lo, r->hi, tap, 0, r->c & ~3};
+    if (win.end > 0) window3x3_groups(&win, (const uint32_t *)(const void *)r->weights);
+}
 
 /* The 4 values of a group, requantized into dst[0..3]; the per-layer branch between the two paths is hoisted. */
 static inline void finish4(const row_t *r, const int32_t acc[4], int32_t c, int8_t *dst) {
@@ -116,20 +147,6 @@ static inline void finish4(const row_t *r, const int32_t acc[4], int32_t c, int8
         for (int32_t j = 0; j < 4; ++j) dst[j] = kws_nn_clamp8(kws_nn_requantize_zp(acc[j], m[j], rd[j], -s[j]), lo, hi);
     } else {
         for (int32_t j = 0; j < 4; ++j) dst[j] = finish(r, acc[j], c + j);
-    }
-}
-
-/* A window with all 3 x 3 taps inside: x is the byte offset of its first column in each row. */
-static void window3x3(const row_t *r, int32_t x, int8_t *dst) {
-    const int32_t channels = r->c & ~3, step = r->c;
-    const uint32_t off2 = ((uint32_t)r->in_off & 0xFFFFu) | ((uint32_t)r->in_off << 16);
-    const int8_t *s0 = r->rows[0] + x, *s1 = r->rows[1] + x, *s2 = r->rows[2] + x;
-    const uint32_t *w = (const uint32_t *)(const void *)r->weights;
-    int32_t acc[4];
-    for (int32_t c = 0; c < channels; c += 4, w += 18) {
-        memcpy(acc, r->bias + c, sizeof acc);
-        taps3x3(s0 + c, s1 + c, s2 + c, step, w, off2, acc);
-        finish4(r, acc, c, dst + c);
     }
 }
 
@@ -188,8 +205,14 @@ void kws_nn_depthwise_row(const kws_nn_depthwise_t *p, const int8_t *in, int32_t
         const int32_t kx0 = x0 < 0 ? -x0 : 0, kx1 = kw < in_w - x0 ? kw : in_w - x0;
         int32_t done = 0;
 #if KWS_NN_DSP
-        if (kh == 3 && kw == 3 && r.ky0 == 0 && r.ky1 == 3 && kx0 == 0 && kx1 == 3) {
-            window3x3(&r, x0 * c, dst);
+        if (p->rq) { /* 3 x 3 (the generator sets rq only then) */
+            const int8_t *tap[9];
+            for (int32_t k = 0; k < 9; ++k) {
+                const int32_t ky = k / 3, kx = k % 3;
+                const int inside = ky >= r.ky0 && ky < r.ky1 && kx >= kx0 && kx < kx1;
+                tap[k] = inside ? r.rows[ky] + (x0 + kx) * c : p->zpad;
+            }
+            window3x3(p, &r, tap, dst);
         } else {
             window_dsp(&r, kw, x0, kx0, kx1, dst);
         }

@@ -86,6 +86,19 @@ def _round(name: str, shifts: list, bound: np.ndarray, zero_point: int) -> tuple
     return f"{name}_round", {f"{name}_round": ("int32_t", rounding.astype(np.int32))}
 
 
+def _folded_3x3(taps: np.ndarray, bias: np.ndarray, in_offset: int, mults, shifts, zero_point: int):
+    """kws_nn_depthwise_t.rq: per full group of 4 channels, the biases with in_offset * sum(taps) folded in, then
+    (multiplier, rounding + zero point, e) per channel; None when an accumulator could reach 2^30."""
+    folded = bias.astype(np.int64) + in_offset * taps.astype(np.int64).sum(axis=0)
+    if float(np.max(np.abs(folded) + np.abs(taps.astype(np.int64)).sum(axis=0) * 128, initial=0)) >= 2**30:
+        return None
+    e = -np.asarray(shifts, np.int64)
+    rounding = (np.int64(1) << (e - 1)) + (np.int64(zero_point) << e)
+    groups = taps.shape[1] // 4
+    per = np.stack([np.asarray(mults, np.int64), rounding, e], axis=1)[: 4 * groups].reshape(groups, 12)
+    return np.concatenate([folded[: 4 * groups].reshape(groups, 4), per], axis=1).reshape(-1).astype(np.int32)
+
+
 def _requant_consts(name: str, mults: list, shifts: list) -> dict:
     return {
         f"{name}_multiplier": ("int32_t", np.asarray(mults, np.int32)),
@@ -201,6 +214,13 @@ def depthwise(name: str, op: Op, t: dict) -> Layer:
     consts = {f"{name}_weights": ("int16_t", taps), f"{name}_bias": ("int32_t", b.data.astype(np.int32))}
     consts.update(_requant_consts(name, mults, shifts))
     consts.update(round_consts)
+    rq = _folded_3x3(w.data.reshape(kh * kw, c), b.data, -x.zero_point, mults, shifts, y.zero_point)
+    if kh == kw == 3 and round_field != "0" and rq is not None and c >= 4:
+        fields.update(rq=f"{name}_rq", zpad=f"{name}_zpad")
+        consts[f"{name}_rq"] = ("int32_t", rq)
+        consts[f"{name}_zpad"] = ("int8_t", np.full(c4, x.zero_point, np.int8))
+    else:
+        fields.update(rq="0", zpad="0")
     return Layer(
         name,
         f"DEPTHWISE_CONV_2D {kh}x{kw}/{sh}x{sw}",
