@@ -139,7 +139,7 @@ def test_fused_first_block_halves_the_ram_against_the_tflm_arena(mini_root, tmp_
     assert unfused.plan.arena_bytes == 25 * 10 * width + 12  # the conv output, whole
     tflm = measure_arena(fb).total_bytes  # the real TFLite Micro interpreter's planner, measured
     assert net.ram_bytes <= 0.5 * tflm, (net.ram_bytes, tflm)
-    assert "kws_nn_conv_depthwise(&l0_p, &l1_p, input," in (tmp_path / "kws_net.c").read_text()
+    assert "kws_nn_conv_depthwise(&l0_p, 0, &l1_p, input," in (tmp_path / "kws_net.c").read_text()
 
 
 @pytest.mark.parametrize("build", sorted(BUILDS))

@@ -83,9 +83,10 @@ void kws_nn_depthwise_row(const kws_nn_depthwise_t *p, const int8_t *in, int32_t
 /* A CONV_2D whose only reader is a DEPTHWISE_CONV_2D, fused row by row (kws_nn_fused.c): the conv's output rows
    live in a ring of conv->out_ring == dw->in_ring rows (the depthwise kernel height), each computed just before
    the first depthwise row that reads it, so the conv's whole output never exists. in: the conv's input; ring:
-   out_ring * out_w * out_c bytes; out: the depthwise output, apart from in and ring; scratch as for kws_nn_conv. */
-void kws_nn_conv_depthwise(const kws_nn_conv_t *conv, const kws_nn_depthwise_t *dw, const int8_t *in, int8_t *ring,
-                           int8_t *out, int16_t *scratch);
+   out_ring * out_w * out_c bytes; out: the depthwise output, apart from in and ring; scratch as for kws_nn_conv.
+   table: the conv's tabulated activation (kws_nn_lut), applied to each ring row, or 0. */
+void kws_nn_conv_depthwise(const kws_nn_conv_t *conv, const int8_t *table, const kws_nn_depthwise_t *dw,
+                           const int8_t *in, int8_t *ring, int8_t *out, int16_t *scratch);
 
 typedef struct {
     int32_t in_h, in_w, c, out_h, out_w;

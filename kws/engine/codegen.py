@@ -183,20 +183,23 @@ def _source(graph: Graph, layers: list[Layer], plan: Plan, macs: int, const_byte
         where = "in place" if layer.name in plan.in_place else "out of place"
         out = _shape(graph, layer.output)
         if layer.name in plan.fused:
-            ring = layer.fields["out_ring"]
             parts.append(
-                f"    /* {layer.name}: {layer.op}, {ins} -> {out}, {layer.macs} MACs, fused into {layers[i + 1].name}:"
-                f" its rows stream through a ring of {ring} */\n"
+                f"    /* {layer.name}: {layer.op}, {ins} -> {out}, {layer.macs} MACs, fused into the next depthwise:"
+                f" its rows stream through a ring of {layer.fields.get('out_ring', 0) or 'the same'} rows */\n"
                 f"    KWS_NET_LAYER_HOOK({i}, {_pointer(graph, plan, layer.output)}, 0);\n"
             )
             continue
-        if i > 0 and layers[i - 1].name in plan.fused:
-            conv = layers[i - 1]
+        chain = []
+        while i - len(chain) > 0 and layers[i - len(chain) - 1].name in plan.fused:
+            chain.insert(0, layers[i - len(chain) - 1])
+        if chain:
+            conv, table = chain[0], (f"{chain[1].name}_table" if len(chain) > 1 else "0")
             call = (
-                f"kws_nn_conv_depthwise(&{conv.name}_p, &{layer.name}_p, {_pointer(graph, plan, conv.inputs[0])}, "
-                f"{_pointer(graph, plan, conv.output)}, {_pointer(graph, plan, layer.output)}, s_scratch.halves);"
+                f"kws_nn_conv_depthwise(&{conv.name}_p, {table}, &{layer.name}_p, "
+                f"{_pointer(graph, plan, conv.inputs[0])}, {_pointer(graph, plan, conv.output)}, "
+                f"{_pointer(graph, plan, layer.output)}, s_scratch.halves);"
             )
-            where = f"out of place, with {conv.name} fused"
+            where = f"out of place, with {' and '.join(x.name for x in chain)} fused"
         else:
             call = _call(graph, plan, layer)
         parts.append(

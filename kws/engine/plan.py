@@ -6,9 +6,10 @@ later layer; chained in-place layers form one buffer of their largest tensor. Bu
 get disjoint offsets (greedy, largest first, lowest free offset: TFLM's greedy planner does the same at run time).
 The model input (the caller's features) and output (the caller's scores) are not in the arena.
 Scratch (im2col columns, depthwise rows) is one separate buffer of the largest layer's need.
-Fusion (fuse=True): a CONV_2D whose only reader is the next layer, a DEPTHWISE_CONV_2D, is streamed into it row by
-row (firmware_stub/engine/kws_nn_fused.c); its output tensor is then a ring of the depthwise kernel's height in
-rows, and the depthwise writes a buffer of its own. In a DS-CNN this is the first block, whose conv output is
+Fusion (fuse=True): a CONV_2D whose only reader is the next layer, a DEPTHWISE_CONV_2D (directly, or through the
+activation table applied to it in place), is streamed into it row by row (firmware_stub/engine/kws_nn_fused.c);
+its output tensor is then a ring of the depthwise kernel's height in rows, and the depthwise writes a buffer of
+its own. In a DS-CNN this is the first block, whose conv output is
 the widest tensor of the network: fusion takes the arena's peak from two full activations to about one.
 """
 
@@ -28,7 +29,7 @@ class Plan:
     arena_bytes: int
     scratch_bytes: int
     in_place: frozenset[str]  # names of the layers that write over their input
-    fused: frozenset[str] = frozenset()  # names of the conv layers streamed into the depthwise after them
+    fused: frozenset[str] = frozenset()  # the conv layers (and their tables) streamed into the next depthwise
 
 
 def depthwise_delay(layer: Layer) -> int:
@@ -50,22 +51,31 @@ def _sizes(graph: Graph) -> dict[int, int]:
 
 
 def fuse_pairs(graph: Graph, layers: list[Layer]) -> dict[str, int]:
-    """{conv layer name: ring rows} for every conv whose output only the next layer, a depthwise, reads; sets the
-    conv's out_ring and the depthwise's in_ring fields and takes the depthwise out of place."""
+    """{layer name: ring rows} of every conv (and the activation table applied to it in place, if any) whose output
+    only the next depthwise reads; sets the conv's out_ring and the depthwise's in_ring fields and takes the
+    depthwise out of place."""
     readers: dict[int, int] = {}
     for layer in layers:
         for t in layer.inputs:
             readers[t] = readers.get(t, 0) + 1
     rings = {}
-    for conv, dw in zip(layers, layers[1:], strict=False):
-        if conv.kind != "conv" or dw.kind != "depthwise" or dw.inputs != [conv.output]:
+    for i, conv in enumerate(layers):
+        if conv.kind != "conv":
             continue
-        if readers.get(conv.output) != 1 or conv.output in (graph.input, graph.output):
+        chain = [conv]
+        if i + 1 < len(layers) and layers[i + 1].kind == "lut" and layers[i + 1].inputs == [conv.output]:
+            chain.append(layers[i + 1])
+        dw = layers[i + len(chain)] if i + len(chain) < len(layers) else None
+        if dw is None or dw.kind != "depthwise" or dw.inputs != [chain[-1].output]:
+            continue
+        if dw.fields["stride_h"] > dw.fields["kernel_h"]:  # then one step could need more rows than the ring
+            continue
+        if any(readers.get(x.output) != 1 or x.output in (graph.input, graph.output) for x in chain):
             continue
         ring = min(dw.fields["kernel_h"], conv.fields["out_h"])
         conv.fields["out_ring"] = dw.fields["in_ring"] = ring
         dw.in_place = ""
-        rings[conv.name] = ring
+        rings.update({x.name: ring for x in chain})
     return rings
 
 
@@ -80,8 +90,8 @@ def plan_memory(graph: Graph, layers: list[Layer], fuse: bool = True) -> Plan:
     rings = fuse_pairs(graph, layers) if fuse else {}
     for layer in layers:
         if layer.name in rings:
-            f = layer.fields
-            size[layer.output] = -(-rings[layer.name] * f["out_w"] * f["out_c"] // ALIGN) * ALIGN
+            _, out_w, out_c = layer.shape
+            size[layer.output] = -(-rings[layer.name] * out_w * out_c // ALIGN) * ALIGN
     group_of, groups, in_place = {}, [], set()  # groups: [members, start, end, size]
     for i, layer in enumerate(layers):
         if layer.output in external:
