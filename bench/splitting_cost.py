@@ -32,7 +32,7 @@ import torch
 
 from kws import data, models, splitting, train
 from kws.features import features
-from kws.selection import Budget, select_splits
+from kws.splitting import Budget, select_splits
 
 MINI = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "speech_commands_mini"
 

@@ -3,7 +3,7 @@
 Liu, Wu, Wang, "Splitting Steepest Descent for Growing Neural Architectures" (NeurIPS 2019): train, compute the
 splitting matrix of every unit, split the units with the most negative minimum eigenvalue along its eigenvector,
 train again. Here the budget is the target's: deployed parameters, MACs and peak int8 activation bytes, all
-counted by kws.cost from the spec, never exceeded (kws.selection enforces it per split).
+counted by kws.cost from the spec, never exceeded (kws.splitting.selection enforces it per split).
 
 Schedule ("grow early, train long", the recipe that reached parity in the prototypes of docs/splitting.md): a short
 seed stage, short rounds with a restarted learning-rate schedule, then a long final stage. The final stage either
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from kws import checkpoint, data, distributed, files, models, selection, splitting, train
+from kws import checkpoint, data, distributed, files, models, splitting, train
 from kws.cost import cost
 from kws.errors import KwsError
 from kws.features import features
@@ -38,9 +38,9 @@ from kws.report import growth_markdown
 from kws.resume import CONFIG_FILE, DATA_FILE, check_grow, load_rounds, remove_grow_temps
 
 
-def budget_of(cfg: GrowConfig) -> selection.Budget:
-    """The recipe's hard limits in the units kws.selection counts (params, MACs, bytes)."""
-    return selection.Budget(
+def budget_of(cfg: GrowConfig) -> splitting.Budget:
+    """The recipe's hard limits in the units kws.splitting.selection counts (params, MACs, bytes)."""
+    return splitting.Budget(
         params=None if cfg.budget_kparams is None else int(cfg.budget_kparams * 1000),
         macs=None if cfg.budget_mmacs is None else int(cfg.budget_mmacs * 1e6),
         ram_bytes=None if cfg.budget_ram_kb is None else int(cfg.budget_ram_kb * 1024),
@@ -140,7 +140,7 @@ def _select(cfg: GrowConfig, model: models.DSCNN, train_xy: tuple, num_classes: 
     """One splitting decision: the pass's eigenpairs (unless random), then budget-aware greedy selection."""
     t0 = time.perf_counter()
     if cfg.selector == "random":
-        sel = selection.select_random(
+        sel = splitting.select_random(
             model.spec,
             budget_of(cfg),
             growth_cap=cfg.growth_per_round,
@@ -153,7 +153,7 @@ def _select(cfg: GrowConfig, model: models.DSCNN, train_xy: tuple, num_classes: 
     pass_cfg = split_pass_config(cfg, model.spec, generator)
     batches = splitting.pass_batches(*train_xy, pass_cfg, model)
     eigs = splitting.pass_eigs(model, batches, pass_cfg, progress=True)
-    sel = selection.select_splits(
+    sel = splitting.select_splits(
         model.spec,
         eigs,
         budget_of(cfg),

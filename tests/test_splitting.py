@@ -31,12 +31,12 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from kws import split_rows, splitting
+from kws import splitting
 from kws.cost import cost
 from kws.errors import KwsError
 from kws.models import DSCNN, ArchSpec
-from kws.selection import Budget, select_splits
-from kws.splitting import SAMPLINGS
+from kws.splitting import SAMPLINGS, Budget, select_splits
+from kws.splitting import rows as split_rows
 
 # conv1 4 channels (3x3 kernel, fan-in 9), a stride-1 block and a stride-2 block, 12x6 input.
 TINY = ArchSpec(
