@@ -10,10 +10,10 @@ quantization parameters and figures, never typed by hand in C:
 
 The first line of each generated file says that it is generated, from which model (sha256) and with which
 flash / RAM / MAC figures. Project assembly and the Cortex-M footprint build live in kws.firmware_build
-(assemble_project, frontend_footprint, DEPLOY_DIR, PLATFORMS); they are re-exported here.
+(assemble_project, frontend_footprint, DEPLOY_DIR, PLATFORMS), which imports this module, never the reverse.
 
 Run `python -m kws.firmware settings --out DIR` for default settings (the host build does this itself), or
-`python -m kws.firmware footprint` for the Cortex-M4 flash/RAM of the frontend + recognizer.
+`python -m kws.firmware_build --target cortex-m4` for the Cortex-M4 flash/RAM of the frontend + recognizer.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -303,45 +302,18 @@ def write_default_settings(
     )
 
 
-# kws.firmware_build imports this module, so its names are re-exported lazily (PEP 562): `kws.firmware.X` and
-# `from kws.firmware import X` keep working for them without an import cycle.
-_BUILD_NAMES = ("assemble_project", "frontend_footprint", "DEPLOY_DIR", "PLATFORMS")
-
-
-def __getattr__(name: str) -> Any:
-    if name in _BUILD_NAMES:
-        from kws import firmware_build
-
-        return getattr(firmware_build, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_BUILD_NAMES])
-
-
 def main(argv: list[str] | None = None) -> int:
-    """`python -m kws.firmware settings --out DIR` (default settings) or `footprint` (JSON on stdout)."""
+    """`python -m kws.firmware settings --out DIR`: the default settings and tables."""
     parser = argparse.ArgumentParser(prog="python -m kws.firmware", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("settings", help="write default kws_settings.h + tables (no model)")
     s.add_argument("--out", required=True)
     s.add_argument("--input-scale", type=float)
     s.add_argument("--input-zero-point", type=int)
-    f = sub.add_parser("footprint", help="Cortex-M4 flash/RAM of the frontend + recognizer")
-    f.add_argument("--target", default="cortex-m4")
-    f.add_argument("--generated-dir")
     args = parser.parse_args(argv)
     try:
-        if args.cmd == "settings":
-            for p in write_default_settings(
-                args.out, input_scale=args.input_scale, input_zero_point=args.input_zero_point
-            ):
-                print(p)
-        else:
-            from kws.firmware_build import frontend_footprint
-
-            print(json.dumps(frontend_footprint(args.target, args.generated_dir), indent=1))
+        for p in write_default_settings(args.out, input_scale=args.input_scale, input_zero_point=args.input_zero_point):
+            print(p)
     except KwsError as e:
         print(f"kws.firmware: error: {e}", file=os.sys.stderr)
         return e.exit_code

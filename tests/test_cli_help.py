@@ -121,7 +121,7 @@ def test_a_file_where_a_folder_is_expected_is_called_a_file(argv, tmp_path, caps
         from kws.data import TaskConfig
         from kws.frontend import FrontendConfig
         from kws.models import create
-        from kws.train import TrainConfig
+        from kws.recipe import TrainConfig
 
         save_run(tmp_path / "run", create("seed").eval(), FrontendConfig(), TaskConfig().labels, TrainConfig())
         argv[2] = str(tmp_path / "run")

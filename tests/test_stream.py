@@ -172,7 +172,7 @@ def test_detect_finds_bursts_at_their_times():
 def run_dir(tmp_path_factory):
     from kws.checkpoint import save_run
     from kws.models import create
-    from kws.train import TrainConfig
+    from kws.recipe import TrainConfig
 
     path = tmp_path_factory.mktemp("run")
     save_run(path, create("ds-cnn-s").eval(), CFG, LABELS, TrainConfig())
