@@ -10,6 +10,8 @@ this list (one name per line at a 4-space indent) and fails on any import that b
     files        atomic file writes (temp sibling, fsync, the umask's mode, os.replace): the one way to write
     frontend     FrontendConfig and the MFCC frontend (numpy reference + batched torch); the tables the C
                  frontend and the exporter reuse. The single source of truth for features.
+    device       DeviceConfig (how the device streams and recognizes) and PLATFORMS (the board shells of deploy/),
+                 torch-free: the CLI reads its defaults and choices here
     augment      AugmentConfig and the Augmenter: training noise mix + time shift, batched through TorchFrontend
     audio        reading wav files robustly (resample, downmix, pad/crop, reasons for unusable files) and the
                  record of what a loader skipped or changed (audio_issues.json)
@@ -17,7 +19,7 @@ this list (one name per line at a 4-space indent) and fails on any import that b
     features     MFCC features of a split, cached on disk (keyed by config, clip list and waveforms)
     download     fetching and safely extracting the official archives
     synth        an offline Speech-Commands-layout dataset spoken by espeak-ng
-    firmware     generated C settings/tables for the device (DeviceConfig, write_settings), `python -m kws.firmware`
+    firmware     generated C settings/tables for the device (write_settings), `python -m kws.firmware`
     firmware_build  firmware project assembly and the Cortex-M4 frontend footprint build, `python -m
                  kws.firmware_build`
     models       ArchSpec (serializable DS-CNN description), presets, create()

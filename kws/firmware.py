@@ -23,12 +23,12 @@ import json
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from kws import frontend as fe
+from kws.device import DeviceConfig
 from kws.errors import KwsError
 from kws.files import atomic_write_text
 
@@ -56,38 +56,6 @@ DEFAULT_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "FULLY_CONNECT
 # covers the c0 of digital silence, ln(log_offset) * sqrt(num_mel_bins), symmetrically.
 DEFAULT_OUTPUT_SCALE, DEFAULT_OUTPUT_ZERO_POINT = 1.0 / 256.0, -128
 ARENA_MARGIN = 0.05  # TFLM on Cortex-M with CMSIS-NN needs ~1% more arena than the host measurement (docs/device.md)
-
-
-@dataclass(frozen=True, kw_only=True)
-class DeviceConfig:
-    """How the device streams: inference period, audio buffering and the recognizer (posterior smoothing).
-
-    The recognizer averages the int8 scores of the inferences in the last average_window_ms, reports the top
-    keyword when its average reaches detection_threshold (a probability) over at least minimum_count inferences,
-    and stays quiet for suppression_ms after a detection. kws.stream.Recognizer mirrors the C one exactly.
-    """
-
-    inference_period_hops: int = 10  # one inference per 10 hops = 200 ms of audio
-    audio_ring_ms: int = 1000  # audio buffered while an inference runs (rounded up to a power of two samples)
-    average_window_ms: int = 1000
-    detection_threshold: float = 0.7
-    suppression_ms: int = 1500
-    minimum_count: int = 3
-
-    def __post_init__(self) -> None:
-        if self.inference_period_hops < 1 or self.audio_ring_ms < 1 or self.average_window_ms < 1:
-            raise KwsError("device config: inference_period_hops, audio_ring_ms, average_window_ms must be >= 1")
-        if not 0.0 < self.detection_threshold <= 1.0 or self.minimum_count < 1 or self.suppression_ms < 0:
-            raise KwsError("device config: need 0 < detection_threshold <= 1, minimum_count >= 1, suppression_ms >= 0")
-
-    def queue_capacity(self, frontend: fe.FrontendConfig) -> int:
-        """Inference results that can fall in one averaging window (+1 for the boundary), the C queue size."""
-        period_ms = self.inference_period_hops * frontend.hop_samples * 1000 / frontend.sample_rate_hz
-        return max(self.minimum_count, math.ceil(self.average_window_ms / period_ms) + 1)
-
-    def threshold_q(self, output_scale: float) -> int:
-        """The detection threshold in int8 score steps above the output zero point."""
-        return max(1, round(self.detection_threshold / output_scale))
 
 
 def _c_float(x: float) -> str:

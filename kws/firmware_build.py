@@ -18,12 +18,12 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from kws.device import PLATFORMS
 from kws.errors import KwsError
 from kws.files import atomic_write_json, atomic_write_text
 from kws.firmware import FIRMWARE_DIR, REPO, write_default_settings
 
 DEPLOY_DIR = REPO / "deploy"
-PLATFORMS = ("arduino", "mbed")
 
 
 def _copy_sources(dest: Path, generated_dir: Path, platform_dir: Path, flat: bool) -> None:

@@ -20,7 +20,8 @@ import soundfile as sf
 from kws import frontend as fe
 from kws import stream
 from kws.cli import main
-from kws.firmware import FIRMWARE_DIR, DeviceConfig
+from kws.device import DeviceConfig
+from kws.firmware import FIRMWARE_DIR
 
 CFG = fe.FrontendConfig()
 LABELS = ["_silence_", "_unknown_", "yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]

@@ -23,9 +23,10 @@ import numpy as np
 from tqdm import tqdm
 
 from kws.cost import cost as model_cost
+from kws.device import PLATFORMS
 from kws.errors import KwsError
 from kws.export import carrays, convert, footprint, parity, report
-from kws.export.targets import PLATFORMS, Target, resolve_target
+from kws.export.targets import Target, resolve_target
 from kws.export.tflite_model import write_meta
 from kws.export.tflm import measure_arena
 from kws.features import features
