@@ -36,7 +36,7 @@ from pathlib import Path
 
 import torch
 
-from kws import data, train
+from kws import data, recipe, train
 from kws.checkpoint import load_run
 from kws.cost import cost
 from kws.errors import KwsError
@@ -109,7 +109,7 @@ def train_preset(name: str, dataset: data.Dataset, epochs: int, seed: int, activ
     torch.manual_seed(seed)
     model = create(name, activation=activation)
     if epochs:
-        cfg = train.TrainConfig(epochs=epochs, augment=None, seed=seed)
+        cfg = recipe.TrainConfig(epochs=epochs, augment=None, seed=seed)
         train.fit(model, dataset, cfg, progress=False, device="cpu")
     return model.eval()
 

@@ -34,10 +34,11 @@ import torch
 from gvf_summary import ARMS, RETRAIN_OF, markdown, plot, summarize
 
 from kws import data, models, train
+from kws.accuracy import evaluate
 from kws.cost import cost
 from kws.features import features
-from kws.grow import GrowConfig, grow
-from kws.predict import evaluate
+from kws.grow import grow
+from kws.recipe import GrowConfig
 
 RETRAINED_AS = {v: k for k, v in RETRAIN_OF.items()}
 N_TRAIN_MINI = 3220  # training items of the mini set (clips + silence + unknown), for runs stored without it

@@ -31,8 +31,8 @@ from pathlib import Path
 import torch
 
 from kws import data
-from kws.grow import GrowConfig, grow
-from kws.recipe import TrainConfig
+from kws.grow import grow
+from kws.recipe import GrowConfig, TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 MINI = ROOT.parent / "shared" / "data" / "speech_commands_mini"

@@ -30,9 +30,9 @@ from pathlib import Path
 
 import torch
 
-from kws import data, models, splitting, train
+from kws import data, models, recipe, splitting, train
 from kws.features import features
-from kws.selection import Budget, select_splits
+from kws.splitting import Budget, select_splits
 
 MINI = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "speech_commands_mini"
 
@@ -55,9 +55,9 @@ def _parse(text: str) -> splitting.SplitPassConfig:
 
 
 def _epoch_seconds(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int) -> list[float]:
-    cfg = train.TrainConfig(epochs=epochs, batch_size=64)
-    opt = train.make_optimizer(model, cfg)
-    sched = train.make_scheduler(opt, cfg, (len(y) + 63) // 64)
+    cfg = recipe.TrainConfig(epochs=epochs, batch_size=64)
+    opt = recipe.make_optimizer(model, cfg)
+    sched = recipe.make_scheduler(opt, cfg, (len(y) + 63) // 64)
     gen = torch.Generator().manual_seed(0)
     times = []
     for _ in range(epochs):

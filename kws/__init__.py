@@ -1,12 +1,17 @@
 """kws: grow small, accurate keyword spotters by splitting steepest descent and put them on microcontrollers.
 
-Module map (one noun per module) and the dependency rule: imports point DOWN this list only, never up.
+Module map (one noun per module) and the dependency rule: imports point DOWN this list only, never up, and
+there are no import cycles. A lazy import inside a function counts like any other. A package (cli, engine, export,
+splitting) is one entry, whose __init__ is its public face and lists its own modules; tests/test_layering.py reads
+this list (one name per line at a 4-space indent) and fails on any import that breaks it.
 
     errors       one-line user errors (KwsError) raised by every layer, printed by the CLI; known_fields for
                  every config record
     files        atomic file writes (temp sibling, fsync, the umask's mode, os.replace): the one way to write
     frontend     FrontendConfig and the MFCC frontend (numpy reference + batched torch); the tables the C
                  frontend and the exporter reuse. The single source of truth for features.
+    device       DeviceConfig (how the device streams and recognizes) and PLATFORMS (the board shells of deploy/),
+                 torch-free: the CLI reads its defaults and choices here
     augment      AugmentConfig and the Augmenter: training noise mix + time shift, batched through TorchFrontend
     audio        reading wav files robustly (resample, downmix, pad/crop, reasons for unusable files) and the
                  record of what a loader skipped or changed (audio_issues.json)
@@ -14,35 +19,30 @@ Module map (one noun per module) and the dependency rule: imports point DOWN thi
     features     MFCC features of a split, cached on disk (keyed by config, clip list and waveforms)
     download     fetching and safely extracting the official archives
     synth        an offline Speech-Commands-layout dataset spoken by espeak-ng
-    firmware     generated C settings/tables for the device (DeviceConfig, write_settings), `python -m kws.firmware`
-    firmware_build  firmware project assembly and the Cortex-M4 frontend footprint build (firmware re-exports
-                 them lazily, on first access, never at import)
+    firmware     generated C settings/tables for the device (write_settings), `python -m kws.firmware`
+    firmware_build  firmware project assembly and the Cortex-M4 frontend footprint build, `python -m
+                 kws.firmware_build`
     models       ArchSpec (serializable DS-CNN description), presets, create()
     cost         parameters, MACs and activation bytes computed from an ArchSpec alone
     distributed  torchrun helpers: rank/world, process-group init, device choice and check, per-rank batch sharding
     tblog        TensorBoard scalar event files for a run's tb/ folder, without importing TensorFlow
     checkpoint   run directories: weights + JSON configs (written through files), loading a run back
-    predict      evaluate() / mean_loss(), predictors for run directories and TFLite files, `kws eval/predict`
+    accuracy     evaluate() / mean_loss() / confusion_summary(): the one accuracy routine of training, growing, eval
     recipe       TrainConfig and GrowConfig (torch-free: the CLI reads its defaults and choices here), the
                  optimizer and the per-batch lr schedule of one training phase
     resume       the run records a resume reads and checks (its settings against typed flags, rounds, temp files)
     train        train_one_epoch / fit, the `kws train` job, DistributedDataParallel
-    split_apply  split(): apply a splitting plan, widening a DS-CNN (splitting re-exports it)
-    split_rows   which (clip, position) rows the splitting pass keeps (uniform or by importance), and their gathers
-    split_presets  pass presets (SplitPassConfig, FAST, WIDE, EXACT, resolve_preset) and the pass's clips
-                 (pass_batches: stratified or importance-drawn)
-    splitting    the exact splitting matrices S = S_own + S_dw, eigen-decomposition, pass_eigs (re-exports split()
-                 and the presets)
-    split_lanczos  lambda_min / v_min without forming S: batched Lanczos on matrix-free S v products; the one
-                 upward import: splitting.pass_eigs calls it lazily, inside the function, for the WIDE preset
-    selection    budget-aware greedy choice of units to split
-    grow         the growth loop (`kws grow`), its rounds, checkpoints and growth report data
-    export       Keras rebuild, int8/float TFLite, ONNX, TFLM arena, C arrays, targets, footprint report
-    engine       our own int8 engine: the exported .tflite as generated C over firmware_stub/engine kernels
+    splitting    package: splitting steepest descent (capture hooks, dense and Lanczos solvers, pass presets,
+                 split surgery, budget-aware selection); its __init__ is the face grow uses
+    grow         the growth loop (`kws grow`), its rounds, checkpoints and growth report data (JSON, Markdown)
+    export       package: Keras rebuild, int8/float TFLite, ONNX, TFLM arena, C arrays, targets, footprint report
+    predict      predictors for run directories and TFLite files, the `kws eval` / `kws predict` jobs
+    engine       package: our own int8 engine, the exported .tflite as generated C over firmware_stub/engine
     stream       streaming frontend + posterior-smoothing recognizer over long recordings
     report       the growth report (HTML + PNG)
     demo         the pipeline end to end on offline data (`make demo`)
-    cli          argparse front end (`kws <verb>`); imports everything above, nothing imports it
+    cli          package: argparse front end (`kws <verb>`); imports everything above, nothing but __main__ imports it
+    __main__     `python -m kws`
 """
 
 __version__ = "0.1.0"

@@ -40,7 +40,6 @@ from kws.errors import KwsError
 from kws.files import atomic_write_bytes, atomic_write_json
 from kws.frontend import FrontendConfig
 from kws.models import DSCNN, ArchSpec
-from kws.tblog import ScalarLog  # re-exported: run directories hold tb/
 
 MODEL_FILE = "model.pt"
 LAST_FILE = "last.pt"
@@ -361,7 +360,6 @@ def restore_epoch(
 __all__ = [
     "ResumeState",
     "Run",
-    "ScalarLog",
     "cpu_state_dict",
     "restore_epoch",
     "write_epoch",

@@ -53,7 +53,8 @@ def run_demo(
     """
     from kws.data import TaskConfig
     from kws.export import export_run
-    from kws.grow import GrowConfig, grow
+    from kws.grow import grow
+    from kws.recipe import GrowConfig
     from kws.report import write_report
     from kws.resume import check_grow
     from kws.synth import SynthConfig

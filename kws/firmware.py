@@ -10,10 +10,10 @@ quantization parameters and figures, never typed by hand in C:
 
 The first line of each generated file says that it is generated, from which model (sha256) and with which
 flash / RAM / MAC figures. Project assembly and the Cortex-M footprint build live in kws.firmware_build
-(assemble_project, frontend_footprint, DEPLOY_DIR, PLATFORMS); they are re-exported here.
+(assemble_project, frontend_footprint, DEPLOY_DIR, PLATFORMS), which imports this module, never the reverse.
 
 Run `python -m kws.firmware settings --out DIR` for default settings (the host build does this itself), or
-`python -m kws.firmware footprint` for the Cortex-M4 flash/RAM of the frontend + recognizer.
+`python -m kws.firmware_build --target cortex-m4` for the Cortex-M4 flash/RAM of the frontend + recognizer.
 """
 
 from __future__ import annotations
@@ -23,13 +23,12 @@ import json
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from kws import frontend as fe
+from kws.device import DeviceConfig
 from kws.errors import KwsError
 from kws.files import atomic_write_text
 
@@ -57,38 +56,6 @@ DEFAULT_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "FULLY_CONNECT
 # covers the c0 of digital silence, ln(log_offset) * sqrt(num_mel_bins), symmetrically.
 DEFAULT_OUTPUT_SCALE, DEFAULT_OUTPUT_ZERO_POINT = 1.0 / 256.0, -128
 ARENA_MARGIN = 0.05  # TFLM on Cortex-M with CMSIS-NN needs ~1% more arena than the host measurement (docs/device.md)
-
-
-@dataclass(frozen=True, kw_only=True)
-class DeviceConfig:
-    """How the device streams: inference period, audio buffering and the recognizer (posterior smoothing).
-
-    The recognizer averages the int8 scores of the inferences in the last average_window_ms, reports the top
-    keyword when its average reaches detection_threshold (a probability) over at least minimum_count inferences,
-    and stays quiet for suppression_ms after a detection. kws.stream.Recognizer mirrors the C one exactly.
-    """
-
-    inference_period_hops: int = 10  # one inference per 10 hops = 200 ms of audio
-    audio_ring_ms: int = 1000  # audio buffered while an inference runs (rounded up to a power of two samples)
-    average_window_ms: int = 1000
-    detection_threshold: float = 0.7
-    suppression_ms: int = 1500
-    minimum_count: int = 3
-
-    def __post_init__(self) -> None:
-        if self.inference_period_hops < 1 or self.audio_ring_ms < 1 or self.average_window_ms < 1:
-            raise KwsError("device config: inference_period_hops, audio_ring_ms, average_window_ms must be >= 1")
-        if not 0.0 < self.detection_threshold <= 1.0 or self.minimum_count < 1 or self.suppression_ms < 0:
-            raise KwsError("device config: need 0 < detection_threshold <= 1, minimum_count >= 1, suppression_ms >= 0")
-
-    def queue_capacity(self, frontend: fe.FrontendConfig) -> int:
-        """Inference results that can fall in one averaging window (+1 for the boundary), the C queue size."""
-        period_ms = self.inference_period_hops * frontend.hop_samples * 1000 / frontend.sample_rate_hz
-        return max(self.minimum_count, math.ceil(self.average_window_ms / period_ms) + 1)
-
-    def threshold_q(self, output_scale: float) -> int:
-        """The detection threshold in int8 score steps above the output zero point."""
-        return max(1, round(self.detection_threshold / output_scale))
 
 
 def _c_float(x: float) -> str:
@@ -303,45 +270,18 @@ def write_default_settings(
     )
 
 
-# kws.firmware_build imports this module, so its names are re-exported lazily (PEP 562): `kws.firmware.X` and
-# `from kws.firmware import X` keep working for them without an import cycle.
-_BUILD_NAMES = ("assemble_project", "frontend_footprint", "DEPLOY_DIR", "PLATFORMS")
-
-
-def __getattr__(name: str) -> Any:
-    if name in _BUILD_NAMES:
-        from kws import firmware_build
-
-        return getattr(firmware_build, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_BUILD_NAMES])
-
-
 def main(argv: list[str] | None = None) -> int:
-    """`python -m kws.firmware settings --out DIR` (default settings) or `footprint` (JSON on stdout)."""
+    """`python -m kws.firmware settings --out DIR`: the default settings and tables."""
     parser = argparse.ArgumentParser(prog="python -m kws.firmware", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("settings", help="write default kws_settings.h + tables (no model)")
     s.add_argument("--out", required=True)
     s.add_argument("--input-scale", type=float)
     s.add_argument("--input-zero-point", type=int)
-    f = sub.add_parser("footprint", help="Cortex-M4 flash/RAM of the frontend + recognizer")
-    f.add_argument("--target", default="cortex-m4")
-    f.add_argument("--generated-dir")
     args = parser.parse_args(argv)
     try:
-        if args.cmd == "settings":
-            for p in write_default_settings(
-                args.out, input_scale=args.input_scale, input_zero_point=args.input_zero_point
-            ):
-                print(p)
-        else:
-            from kws.firmware_build import frontend_footprint
-
-            print(json.dumps(frontend_footprint(args.target, args.generated_dir), indent=1))
+        for p in write_default_settings(args.out, input_scale=args.input_scale, input_zero_point=args.input_zero_point):
+            print(p)
     except KwsError as e:
         print(f"kws.firmware: error: {e}", file=os.sys.stderr)
         return e.exit_code

@@ -3,8 +3,8 @@
 assemble_project() combines the files kws.firmware generates (kws_settings.h, kws_tables.h/.c), the export's
 model_data.h/.c, firmware_stub/ sources and a platform shell (deploy/arduino or deploy/mbed) into a folder that
 builds with the board's own tool. frontend_footprint() builds the frontend and recognizer with arm-none-eabi-gcc
-and reports their linked flash/RAM (cached by content hash). Both are re-exported by kws.firmware, and
-`python -m kws.firmware footprint` prints the footprint as JSON.
+and reports their linked flash/RAM (cached by content hash); `python -m kws.firmware_build` prints it as JSON.
+This module imports kws.firmware, never the reverse.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from kws.device import PLATFORMS
 from kws.errors import KwsError
 from kws.files import atomic_write_json, atomic_write_text
 from kws.firmware import FIRMWARE_DIR, REPO, write_default_settings
 
 DEPLOY_DIR = REPO / "deploy"
-PLATFORMS = ("arduino", "mbed")
 
 
 def _copy_sources(dest: Path, generated_dir: Path, platform_dir: Path, flat: bool) -> None:
@@ -153,3 +153,24 @@ def frontend_footprint(
     )
     atomic_write_json(hit, result, indent=1)
     return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m kws.firmware_build [--target T] [--generated-dir DIR]`: the frontend's footprint as JSON."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m kws.firmware_build", description=frontend_footprint.__doc__)
+    parser.add_argument("--target", default="cortex-m4", help="core to build for (default: cortex-m4)")
+    parser.add_argument("--generated-dir", help="an export's folder of generated files (default: default settings)")
+    args = parser.parse_args(argv)
+    try:
+        print(json.dumps(frontend_footprint(args.target, args.generated_dir), indent=1))
+    except KwsError as e:
+        print(f"kws.firmware_build: error: {e}", file=sys.stderr)
+        return e.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

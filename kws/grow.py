@@ -3,7 +3,7 @@
 Liu, Wu, Wang, "Splitting Steepest Descent for Growing Neural Architectures" (NeurIPS 2019): train, compute the
 splitting matrix of every unit, split the units with the most negative minimum eigenvalue along its eigenvector,
 train again. Here the budget is the target's: deployed parameters, MACs and peak int8 activation bytes, all
-counted by kws.cost from the spec, never exceeded (kws.selection enforces it per split).
+counted by kws.cost from the spec, never exceeded (kws.splitting.selection enforces it per split).
 
 Schedule ("grow early, train long", the recipe that reached parity in the prototypes of docs/splitting.md): a short
 seed stage, short rounds with a restarted learning-rate schedule, then a long final stage. The final stage either
@@ -27,20 +27,19 @@ from pathlib import Path
 
 import torch
 
-from kws import checkpoint, data, distributed, files, models, selection, splitting, train
+from kws import checkpoint, data, distributed, files, models, splitting, train
+from kws.accuracy import evaluate, mean_loss
 from kws.cost import cost
 from kws.errors import KwsError
 from kws.features import features
 from kws.frontend import FrontendConfig
-from kws.predict import evaluate, mean_loss
-from kws.recipe import GrowConfig as GrowConfig  # re-exported: the recipe lives in kws.recipe
-from kws.report import growth_markdown
+from kws.recipe import GrowConfig, TrainConfig
 from kws.resume import CONFIG_FILE, DATA_FILE, check_grow, load_rounds, remove_grow_temps
 
 
-def budget_of(cfg: GrowConfig) -> selection.Budget:
-    """The recipe's hard limits in the units kws.selection counts (params, MACs, bytes)."""
-    return selection.Budget(
+def budget_of(cfg: GrowConfig) -> splitting.Budget:
+    """The recipe's hard limits in the units kws.splitting.selection counts (params, MACs, bytes)."""
+    return splitting.Budget(
         params=None if cfg.budget_kparams is None else int(cfg.budget_kparams * 1000),
         macs=None if cfg.budget_mmacs is None else int(cfg.budget_mmacs * 1e6),
         ram_bytes=None if cfg.budget_ram_kb is None else int(cfg.budget_ram_kb * 1024),
@@ -72,7 +71,7 @@ def check_budget(cfg: GrowConfig, spec: models.ArchSpec, num_classes: int) -> No
             )
 
 
-def _phase_config(cfg: GrowConfig, epochs: int, phase: int) -> train.TrainConfig:
+def _phase_config(cfg: GrowConfig, epochs: int, phase: int) -> TrainConfig:
     return replace(cfg.train, epochs=epochs, seed=cfg.seed * 1009 + phase)
 
 
@@ -140,7 +139,7 @@ def _select(cfg: GrowConfig, model: models.DSCNN, train_xy: tuple, num_classes: 
     """One splitting decision: the pass's eigenpairs (unless random), then budget-aware greedy selection."""
     t0 = time.perf_counter()
     if cfg.selector == "random":
-        sel = selection.select_random(
+        sel = splitting.select_random(
             model.spec,
             budget_of(cfg),
             growth_cap=cfg.growth_per_round,
@@ -153,7 +152,7 @@ def _select(cfg: GrowConfig, model: models.DSCNN, train_xy: tuple, num_classes: 
     pass_cfg = split_pass_config(cfg, model.spec, generator)
     batches = splitting.pass_batches(*train_xy, pass_cfg, model)
     eigs = splitting.pass_eigs(model, batches, pass_cfg, progress=True)
-    sel = selection.select_splits(
+    sel = splitting.select_splits(
         model.spec,
         eigs,
         budget_of(cfg),
@@ -336,3 +335,39 @@ def _finish(
     files.atomic_write_json(out / "growth_report.json", report)
     files.atomic_write_text(out / "growth_report.md", growth_markdown(report))
     return report
+
+
+def growth_markdown(report: dict) -> str:
+    """The growth report as a Markdown table, one row per round."""
+    lines = [
+        "# Growth report",
+        "",
+        f"Final architecture widths {report['arch']['conv1_width']}, {report['arch']['widths']}: "
+        f"{report['params']:,} deployed params, {report['macs']:,} MACs, "
+        f"{report['peak_activation_bytes']:,} B peak activations.",
+        "",
+        "| round | widths | params | MACs | val acc | splits | negative eig. | dL predicted | dL actual |"
+        " split s | train s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in report["rounds"]:
+        neg = sum(s["negative"] for s in r.get("spectra", {}).values())
+        units = sum(s["units"] for s in r.get("spectra", {}).values())
+        lines.append(
+            f"| {r['round']} | {r['widths']} | {r['params']:,} | {r['macs']:,} | {r['val_acc']:.3f} | "
+            f"{r.get('splits', '')} | {f'{neg}/{units}' if units else ''} | "
+            f"{r.get('predicted_dloss', float('nan')):.2e} | {r.get('actual_dloss', float('nan')):.2e} | "
+            f"{r.get('split_s', 0):.1f} | {r.get('train_s', 0):.1f} |"
+        )
+    lines += ["", "| finish | epochs | test acc |", "|---|---|---|"]
+    for how, f in report["final"].items():
+        lines.append(f"| {how} | {f['epochs']} | {f['test_acc']:.4f} |")
+    use = ", ".join(f"{k} {v:.1%}" for k, v in report["budget_use"].items() if v is not None)
+    lines += [
+        "",
+        f"Budget use: {use}.",
+        "",
+        "With ReLU the splitting index uses a softplus surrogate for a'' (docs/splitting.md): the predicted loss"
+        " change is then approximate; with SiLU it is exact to second order, with hard swish exact where |z| < 3.",
+    ]
+    return "\n".join(lines) + "\n"

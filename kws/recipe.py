@@ -109,7 +109,7 @@ class GrowConfig:
     tau: float = 0.0
     cost_metric: str = "params"  # params | macs | both
     selector: str = "exact"  # exact (S_own + S_dw) | own (public code's S_own) | random (ablation)
-    # softplus surrogate for ReLU's a'': kws.split_presets.SplitPassConfig's default, spelled out so that this
+    # softplus surrogate for ReLU's a'': kws.splitting.SplitPassConfig's default, spelled out so that this
     # module needs no torch (tests/test_grow.py checks they agree)
     surrogate_beta: float = 3.0
     # Each round's pass: splitting.resolve_preset (FAST while narrow, WIDE once wide); set fields override it.

@@ -3,8 +3,8 @@
 Figures: validation accuracy against deployed parameters and against MACs across rounds (the DS-CNN presets
 marked for reference), per-layer widths over rounds, the minimum-eigenvalue spectra per layer per round,
 predicted vs actual loss change per round, and the export footprint against the target's limits when the run
-has been exported (report.json of `kws export` inside the run directory or beside it). growth_markdown() is the
-same report as a Markdown table, which `kws grow` writes beside growth_report.json.
+has been exported (report.json of `kws export` inside the run directory or beside it). The Markdown table
+`kws grow` writes beside growth_report.json is kws.grow's (growth_markdown).
 """
 
 from __future__ import annotations
@@ -24,42 +24,6 @@ from kws.errors import KwsError  # noqa: E402
 from kws.models import PRESETS  # noqa: E402
 
 REFERENCE_PRESETS = ("ds-cnn-s", "ds-cnn-m", "ds-cnn-l")
-
-
-def growth_markdown(report: dict) -> str:
-    """The growth report as a Markdown table, one row per round."""
-    lines = [
-        "# Growth report",
-        "",
-        f"Final architecture widths {report['arch']['conv1_width']}, {report['arch']['widths']}: "
-        f"{report['params']:,} deployed params, {report['macs']:,} MACs, "
-        f"{report['peak_activation_bytes']:,} B peak activations.",
-        "",
-        "| round | widths | params | MACs | val acc | splits | negative eig. | dL predicted | dL actual |"
-        " split s | train s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in report["rounds"]:
-        neg = sum(s["negative"] for s in r.get("spectra", {}).values())
-        units = sum(s["units"] for s in r.get("spectra", {}).values())
-        lines.append(
-            f"| {r['round']} | {r['widths']} | {r['params']:,} | {r['macs']:,} | {r['val_acc']:.3f} | "
-            f"{r.get('splits', '')} | {f'{neg}/{units}' if units else ''} | "
-            f"{r.get('predicted_dloss', float('nan')):.2e} | {r.get('actual_dloss', float('nan')):.2e} | "
-            f"{r.get('split_s', 0):.1f} | {r.get('train_s', 0):.1f} |"
-        )
-    lines += ["", "| finish | epochs | test acc |", "|---|---|---|"]
-    for how, f in report["final"].items():
-        lines.append(f"| {how} | {f['epochs']} | {f['test_acc']:.4f} |")
-    use = ", ".join(f"{k} {v:.1%}" for k, v in report["budget_use"].items() if v is not None)
-    lines += [
-        "",
-        f"Budget use: {use}.",
-        "",
-        "With ReLU the splitting index uses a softplus surrogate for a'' (docs/splitting.md): the predicted loss"
-        " change is then approximate; with SiLU it is exact to second order, with hard swish exact where |z| < 3.",
-    ]
-    return "\n".join(lines) + "\n"
 
 
 def _load(run_dir: Path) -> dict:

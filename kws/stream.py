@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from kws import frontend as fe
+from kws.device import DeviceConfig
 from kws.errors import KwsError
-from kws.firmware import DEFAULT_OUTPUT_SCALE, DEFAULT_OUTPUT_ZERO_POINT, DeviceConfig
+from kws.firmware import DEFAULT_OUTPUT_SCALE, DEFAULT_OUTPUT_ZERO_POINT
 
 FRAMES_PER_CHUNK = 2048  # frames of MFCC computed at once over a long recording (bounds memory to ~20 MB)
 

@@ -1,17 +1,17 @@
-"""Training: train_one_epoch / evaluate / fit, reused by `kws train` (kws.cli.model) and by growing (kws.grow).
+"""Training: train_one_epoch / fit, reused by `kws train` (kws.cli.model) and by growing (kws.grow).
 
 Recipe (Hello Edge, docs/device.md): Adam 1e-3 with a cosine schedule stepped per batch, batch 64, background
 noise + time shift recomputed on every batch by the data Augmenter, validation each epoch, best-by-validation and
-last checkpoints. TrainConfig, the optimizer and the schedule live in kws.recipe and are re-exported here. fit()
-trains an EXISTING model (possibly just grown) for cfg.epochs with a fresh optimizer and a restarted schedule, so
-growing can call it once per round.
+last checkpoints. TrainConfig, the optimizer and the schedule live in kws.recipe, the accuracy routine in
+kws.accuracy. fit() trains an EXISTING model (possibly just grown) for cfg.epochs with a fresh optimizer and a
+restarted schedule, so growing can call it once per round.
 
 Exact resume: the end-of-epoch checkpoint (last.pt) holds the model, optimizer, scheduler, the shuffle generator
 (identical on every rank), each rank's augmentation generator and global torch RNG (dropout), the epoch, the best
 validation accuracy and the history. Restoring them replays the remaining epochs bit for bit on the same device.
 
 Scale-out: under `torchrun --nproc-per-node N` the model is wrapped in DistributedDataParallel and each rank
-trains on its shard of every epoch (kws.distributed, whose helpers are re-exported here). Only rank 0 writes files
+trains on its shard of every epoch (kws.distributed). Only rank 0 writes files
 or prints.
 """
 
@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from kws import checkpoint, files
+from kws.accuracy import as_tensor, evaluate
 from kws.augment import Augmenter
 from kws.data import Dataset
 from kws.distributed import (
@@ -43,13 +44,7 @@ from kws.distributed import (
 )
 from kws.errors import KwsError
 from kws.features import features
-from kws.predict import as_tensor, evaluate, mean_loss
-from kws.recipe import OPTIMIZERS as OPTIMIZERS  # re-exported: the recipe lives in kws.recipe
-from kws.recipe import SCHEDULES as SCHEDULES
-from kws.recipe import TrainConfig as TrainConfig
-from kws.recipe import lr_factor as lr_factor
-from kws.recipe import make_optimizer as make_optimizer
-from kws.recipe import make_scheduler as make_scheduler
+from kws.recipe import TrainConfig, make_optimizer, make_scheduler
 from kws.resume import resume_settings, train_differences
 from kws.tblog import ScalarLog
 
@@ -381,21 +376,4 @@ def train_run(
     return metrics
 
 
-__all__ = [
-    "OPTIMIZERS",
-    "SCHEDULES",
-    "TrainConfig",
-    "dist_info",
-    "evaluate",
-    "fit",
-    "init_distributed",
-    "limit_train",
-    "lr_factor",
-    "make_optimizer",
-    "make_scheduler",
-    "mean_loss",
-    "select_device",
-    "shard_batches",
-    "train_one_epoch",
-    "train_run",
-]
+__all__ = ["fit", "limit_train", "train_one_epoch", "train_run"]

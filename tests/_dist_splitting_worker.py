@@ -17,7 +17,8 @@ import torch.distributed as dist
 sys.path.insert(0, str(Path(__file__).parent))
 from test_splitting import _dist_batches, _dist_plan, _tiny_model  # noqa: E402
 
-from kws import split_lanczos, splitting  # noqa: E402
+from kws import splitting  # noqa: E402
+from kws.splitting import lanczos as split_lanczos  # noqa: E402
 
 
 def main(out: str) -> None:

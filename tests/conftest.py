@@ -43,7 +43,7 @@ TINY_GROW_KW = dict(
 
 
 def _tiny_grow():
-    from kws.grow import GrowConfig
+    from kws.recipe import GrowConfig
 
     return GrowConfig(**TINY_GROW_KW)
 

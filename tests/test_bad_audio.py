@@ -256,7 +256,7 @@ def model_run(tmp_path_factory) -> Path:
     from kws.checkpoint import save_run
     from kws.frontend import FrontendConfig
     from kws.models import create
-    from kws.train import TrainConfig
+    from kws.recipe import TrainConfig
 
     path = tmp_path_factory.mktemp("model") / "run"
     save_run(path, create("seed").eval(), FrontendConfig(), TaskConfig().labels, TrainConfig())

@@ -14,7 +14,7 @@ import stat
 import pytest
 import torch
 
-from kws import checkpoint, files
+from kws import checkpoint, files, tblog
 from kws.data import TaskConfig
 from kws.errors import KwsError
 from kws.frontend import FrontendConfig
@@ -125,7 +125,7 @@ def test_not_a_run_directory(tmp_path):
 def test_scalar_log_is_read_back_by_tensorboard(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    log = checkpoint.ScalarLog(tmp_path)
+    log = tblog.ScalarLog(tmp_path)
     for step in (1, 2, 3):
         log.add_scalars(step, {"val/acc": step / 10, "train/loss": 3.0 - step})
     log.close()

@@ -62,6 +62,57 @@ def test_help_states_units_and_defaults(path, flag, words, capsys):
     assert words in line, line
 
 
+@pytest.mark.parametrize("path", ["grow", "train"])
+def test_grow_and_train_show_the_recipe_defaults(path):
+    """Every flag of kws grow / kws train has help text, and a flag that sets a recipe field shows that field's
+    default as the dataclass holds it: a default retyped in the help text would drift from kws.recipe and fail."""
+    from dataclasses import fields
+
+    from kws.recipe import GrowConfig, TrainConfig
+
+    cfg = GrowConfig() if path == "grow" else TrainConfig()
+    train_cfg = cfg.train if path == "grow" else cfg
+    parser = _subparser(path)
+    shown = 0
+    for action in parser._actions:
+        if isinstance(action, argparse._HelpAction):
+            continue
+        name = action.option_strings[-1] if action.option_strings else action.dest
+        assert action.help, f"kws {path}: {name} has no help text"
+        owner = cfg if action.dest in {f.name for f in fields(cfg)} else train_cfg
+        if action.dest not in {f.name for f in fields(owner)} or action.const is not None:
+            continue  # a runtime flag (--data, --out, ...), or a shortcut such as --retrain
+        default = getattr(owner, action.dest)
+        if default is None or isinstance(default, bool):
+            continue
+        text = " ".join(action.help.split())
+        assert f"(default: {default})" in text or "(default: the" in text, f"kws {path}: {name}: {text!r}"
+        shown += 1
+    assert shown >= (15 if path == "grow" else 8)
+
+
+def test_grow_flags_are_recipe_fields():
+    """kws grow sorts the typed flags by GrowConfig's fields: each setting flag must name one."""
+    from dataclasses import fields
+
+    from kws.cli.grow import CHOICE_FLAGS, GROW_FLAGS, RECIPE_FIELDS, TRAIN_FLAGS
+    from kws.recipe import GrowConfig, TrainConfig
+
+    assert set(GROW_FLAGS) | set(CHOICE_FLAGS) <= RECIPE_FIELDS == {f.name for f in fields(GrowConfig)}
+    assert set(TRAIN_FLAGS) <= {f.name for f in fields(TrainConfig)} and not set(TRAIN_FLAGS) & RECIPE_FIELDS
+
+
+def test_stream_and_export_read_the_device_records():
+    """kws stream's defaults are DeviceConfig's and kws export's platforms are PLATFORMS (kws.device), not retyped."""
+    from kws.device import PLATFORMS, DeviceConfig
+
+    stream = {a.dest: a for a in _subparser("stream")._actions}
+    for dest, field in [("threshold", "detection_threshold"), ("window_ms", "average_window_ms")]:
+        assert stream[dest].default == getattr(DeviceConfig(), field)
+    platform = next(a for a in _subparser("export")._actions if a.dest == "platform")
+    assert tuple(platform.choices) == PLATFORMS
+
+
 def test_data_check_shows_progress_unless_quiet(tmp_path, mini_root, capsys):
     from kws.cli import main
 
@@ -121,7 +172,7 @@ def test_a_file_where_a_folder_is_expected_is_called_a_file(argv, tmp_path, caps
         from kws.data import TaskConfig
         from kws.frontend import FrontendConfig
         from kws.models import create
-        from kws.train import TrainConfig
+        from kws.recipe import TrainConfig
 
         save_run(tmp_path / "run", create("seed").eval(), FrontendConfig(), TaskConfig().labels, TrainConfig())
         argv[2] = str(tmp_path / "run")

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from kws import firmware
+from kws import firmware, firmware_build
 from kws import frontend as fe
 from kws.errors import KwsError
 
@@ -192,7 +192,7 @@ def test_silence_clipping_and_dc_stay_finite_in_c(tmp_path):
 def test_cortex_m4_build_and_footprint(tmp_path, generated):
     if shutil.which("arm-none-eabi-gcc") is None:
         pytest.skip("arm-none-eabi-gcc not installed (make install)")
-    fp = firmware.frontend_footprint("cortex-m4", generated_dir=generated, cache_dir=tmp_path)
+    fp = firmware_build.frontend_footprint("cortex-m4", generated_dir=generated, cache_dir=tmp_path)
     assert fp["flash_bytes"] == fp["text"] + fp["data"] and fp["ram_bytes"] == fp["data"] + fp["bss"]
     # Hand count of the float32 tables (window 640, DCT 400, twiddles 1024, mel weights) that must be in flash.
     c = (generated / "kws_tables.c").read_text()
@@ -202,9 +202,9 @@ def test_cortex_m4_build_and_footprint(tmp_path, generated):
     # RAM holds at least the audio ring (int16), the FFT in/out buffers and the feature ring.
     h = dict(re.findall(r"#define (KWS_\w+) (\S+)", (generated / "kws_settings.h").read_text()))
     assert fp["ram_bytes"] >= 2 * int(h["KWS_AUDIO_RING_SAMPLES"]) + 8 * 1024 + 490
-    assert firmware.frontend_footprint("cortex-m4", generated_dir=generated, cache_dir=tmp_path) == fp  # cached
+    assert firmware_build.frontend_footprint("cortex-m4", generated_dir=generated, cache_dir=tmp_path) == fp  # cached
     with pytest.raises(KwsError, match="cortex-m4"):
-        firmware.frontend_footprint("cortex-m7")
+        firmware_build.frontend_footprint("cortex-m7")
 
 
 @pytest.mark.firmware
@@ -214,7 +214,7 @@ def test_assemble_project_is_self_contained(tmp_path, generated, platform):
     shutil.copytree(generated, gen)
     (gen / "model_data.h").write_text("extern const unsigned char g_kws_model[16];\n")
     (gen / "model_data.c").write_text('#include "model_data.h"\nconst unsigned char g_kws_model[16] = {0};\n')
-    project = firmware.assemble_project(tmp_path / "out", "cortex-m4", platform, gen)
+    project = firmware_build.assemble_project(tmp_path / "out", "cortex-m4", platform, gen)
     readme = (project / "README.md").read_text()
     if platform == "arduino":
         assert (project / "kws_arduino.ino").is_file() and "arduino:mbed_nano:nano33ble" in readme
@@ -235,7 +235,7 @@ def test_assemble_project_is_self_contained(tmp_path, generated, platform):
         )
         assert proc.returncode == 0, proc.stderr
     with pytest.raises(KwsError, match="platform"):
-        firmware.assemble_project(tmp_path / "x", "cortex-m4", "zephyr", gen)
+        firmware_build.assemble_project(tmp_path / "x", "cortex-m4", "zephyr", gen)
 
 
 @pytest.mark.firmware

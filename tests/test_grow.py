@@ -293,8 +293,8 @@ def test_damaged_round_is_one_line_naming_the_file(yes_no_grown, tmp_path, capsy
 
 
 def test_grow_config_matches_the_split_presets_and_help_shows_its_defaults(capsys):
-    from kws.grow import GrowConfig
-    from kws.split_presets import FAST, WIDE
+    from kws.recipe import GrowConfig
+    from kws.splitting import FAST, WIDE
 
     assert GrowConfig().surrogate_beta == FAST.surrogate_beta == WIDE.surrogate_beta
     with pytest.raises(SystemExit):

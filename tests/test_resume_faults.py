@@ -23,8 +23,8 @@ from test_train import CFG, FRONTEND, SPEC, tone_dataset
 
 import kws.data
 from kws import checkpoint, train
+from kws.accuracy import evaluate
 from kws.errors import KwsError
-from kws.predict import evaluate
 
 RUN_CFG = replace(CFG, epochs=2, lr=0.1, batch_size=8, augment=None)  # epoch 2 improves on epoch 1
 

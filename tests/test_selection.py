@@ -1,4 +1,5 @@
-"""kws.selection: hard budgets, the tau threshold, and the greedy gain/cost order against a hand-counted reference.
+"""kws.splitting.selection: hard budgets, the tau threshold, and the greedy gain/cost order against a hand-counted
+reference.
 
 The reference greedy below prices one more channel with hand formulas (own fan-in + folded bias, the copied
 depthwise 3x3 filter + bias, one more column of the next pointwise layer or of the classifier), not kws.cost.
@@ -16,7 +17,7 @@ import torch
 from kws.cost import cost
 from kws.errors import KwsError
 from kws.models import PRESETS, ArchSpec
-from kws.selection import Budget, fan_ins, select_random, select_splits
+from kws.splitting import Budget, fan_ins, select_random, select_splits
 
 SPEC = ArchSpec(conv1_width=4, widths=(4, 4, 4), strides=((1, 1),) * 3, input_shape=(12, 6))
 

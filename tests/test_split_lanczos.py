@@ -1,4 +1,4 @@
-"""kws.split_lanczos (matrix-free splitting eigenpairs) against independent references.
+"""kws.splitting.lanczos (matrix-free splitting eigenpairs) against independent references.
 
 1. The matrix-free product S v equals the formed matrices of kws.splitting (themselves checked against a brute-force
    Hessian in test_splitting.py) times v, for every layer, both modes, SiLU and ReLU, a stride-2 depthwise layer
@@ -20,9 +20,11 @@ import pytest
 import torch
 from test_splitting import _tiny_model  # the float64 tiny net of the splitting tests (BNs far from identity)
 
-from kws import split_lanczos, splitting
+from kws import splitting
 from kws.errors import KwsError
 from kws.models import DSCNN, ArchSpec
+from kws.splitting import capture
+from kws.splitting import lanczos as split_lanczos
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +38,8 @@ def batches() -> list[tuple[torch.Tensor, torch.Tensor]]:
 
 def _products(model: DSCNN, batches, mode: str, v: dict) -> dict:
     """S v through the matrix-free operator: the same capture as lanczos_eigs, one product per layer."""
-    units = splitting._units(model)
-    store, handles = splitting._capture(model, units, need_dw=mode == "exact")
+    units = capture.units_of(model)
+    store, handles = capture.capture_hooks(model, units, need_dw=mode == "exact")
     ops = {u.name: [] for u in units}
     try:
         for x, y in batches:
@@ -144,7 +146,7 @@ def test_bad_solver_settings_are_one_line_errors():
 
 def test_pass_eigs_lanczos_chooses_the_dense_units():
     """Through the preset API (what kws grow calls): at k >= D the lanczos pass picks exactly the dense pass's units."""
-    from kws.selection import Budget, select_splits
+    from kws.splitting import Budget, select_splits
 
     spec = ArchSpec(conv1_width=6, widths=(5, 7), strides=((2, 2), (1, 1)), input_shape=(49, 10), activation="relu")
     torch.manual_seed(5)
@@ -164,7 +166,7 @@ def test_pass_eigs_lanczos_chooses_the_dense_units():
 def test_bfloat16_products_keep_the_eigenvalues_and_the_choice():
     """The bfloat16 products (used on AMX CPUs) move lambda_min by well under a percent of the spread of the
     spectrum and keep the float32 pass's choice of units; float64 passes never use them."""
-    from kws.selection import Budget, select_splits
+    from kws.splitting import Budget, select_splits
 
     spec = ArchSpec(conv1_width=24, widths=(32, 32), strides=((2, 2), (1, 1)), input_shape=(49, 10), activation="relu")
     torch.manual_seed(8)

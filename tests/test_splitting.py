@@ -12,7 +12,7 @@
 6. Under torchrun with 2 gloo CPU processes, each rank on its own (unequal) share of the batches, the all-reduced
    matrices are identical on both ranks and equal the one-process matrices over all batches (the mean over all
    clips, not a mean of per-rank means), and min_eigen + select_splits give the same plan everywhere; the
-   matrix-free Lanczos pass (kws.split_lanczos) gives the same eigenpairs on both ranks, eigh's over all clips.
+   matrix-free Lanczos pass (kws.splitting.lanczos) gives the same eigenpairs on both ranks, eigh's over all clips.
 
 Run: .venv/bin/pytest tests/test_splitting.py -q   (about 15 s on 2 cores; the torchrun test is ~5 s)
 """
@@ -31,12 +31,12 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from kws import split_rows, splitting
+from kws import splitting
 from kws.cost import cost
 from kws.errors import KwsError
 from kws.models import DSCNN, ArchSpec
-from kws.selection import Budget, select_splits
-from kws.splitting import SAMPLINGS
+from kws.splitting import SAMPLINGS, Budget, select_splits
+from kws.splitting import rows as split_rows
 
 # conv1 4 channels (3x3 kernel, fan-in 9), a stride-1 block and a stride-2 block, 12x6 input.
 TINY = ArchSpec(

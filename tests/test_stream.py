@@ -20,7 +20,8 @@ import soundfile as sf
 from kws import frontend as fe
 from kws import stream
 from kws.cli import main
-from kws.firmware import FIRMWARE_DIR, DeviceConfig
+from kws.device import DeviceConfig
+from kws.firmware import FIRMWARE_DIR
 
 CFG = fe.FrontendConfig()
 LABELS = ["_silence_", "_unknown_", "yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
@@ -172,7 +173,7 @@ def test_detect_finds_bursts_at_their_times():
 def run_dir(tmp_path_factory):
     from kws.checkpoint import save_run
     from kws.models import create
-    from kws.train import TrainConfig
+    from kws.recipe import TrainConfig
 
     path = tmp_path_factory.mktemp("run")
     save_run(path, create("ds-cnn-s").eval(), CFG, LABELS, TrainConfig())

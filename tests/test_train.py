@@ -19,10 +19,11 @@ import numpy as np
 import pytest
 import torch
 
-from kws import checkpoint, train
+from kws import accuracy, checkpoint, distributed, recipe, train
 from kws.augment import AugmentConfig
 from kws.data import Dataset, Split, TaskConfig
 from kws.errors import KwsError
+from kws.features import features
 from kws.frontend import FrontendConfig
 from kws.models import DSCNN, PRESETS
 
@@ -46,7 +47,7 @@ def tone_dataset(per_class: int = 6, seed: int = 0) -> Dataset:
     return Dataset(Path("synthetic"), task, FRONTEND, task.labels, splits, noise)
 
 
-CFG = train.TrainConfig(epochs=4, batch_size=16, seed=3, augment=AugmentConfig(time_shift_ms=20.0))
+CFG = recipe.TrainConfig(epochs=4, batch_size=16, seed=3, augment=AugmentConfig(time_shift_ms=20.0))
 
 
 @pytest.fixture(autouse=True)
@@ -63,23 +64,23 @@ def test_cosine_schedule_equals_torch_cosine_annealing():
     model = torch.nn.Linear(2, 2)
     ours = torch.optim.SGD(model.parameters(), lr=0.1)
     ref = torch.optim.SGD(model.parameters(), lr=0.1)
-    cfg = train.TrainConfig(epochs=3, lr=0.1, optimizer="sgd")
-    sched, ref_sched = train.make_scheduler(ours, cfg, 7), torch.optim.lr_scheduler.CosineAnnealingLR(ref, T_max=21)
+    cfg = recipe.TrainConfig(epochs=3, lr=0.1, optimizer="sgd")
+    sched, ref_sched = recipe.make_scheduler(ours, cfg, 7), torch.optim.lr_scheduler.CosineAnnealingLR(ref, T_max=21)
     for _ in range(21):
         assert ours.param_groups[0]["lr"] == pytest.approx(ref.param_groups[0]["lr"], abs=1e-12)
         ours.step(), ref.step(), sched.step(), ref_sched.step()
 
 
 def test_warmup_is_linear_then_cosine():
-    assert [train.lr_factor(s, 10, 4, "cosine") for s in range(4)] == [0.25, 0.5, 0.75, 1.0]
-    assert train.lr_factor(4, 10, 4, "cosine") == 1.0
-    assert train.lr_factor(7, 10, 4, "cosine") == pytest.approx(0.5)  # halfway through the 6 cosine steps
+    assert [recipe.lr_factor(s, 10, 4, "cosine") for s in range(4)] == [0.25, 0.5, 0.75, 1.0]
+    assert recipe.lr_factor(4, 10, 4, "cosine") == 1.0
+    assert recipe.lr_factor(7, 10, 4, "cosine") == pytest.approx(0.5)  # halfway through the 6 cosine steps
 
 
 @pytest.mark.parametrize("n,world,batch", [(100, 1, 16), (101, 2, 16), (37, 3, 4), (64, 4, 64)])
 def test_shard_batches_cover_every_clip_once_with_equal_step_counts(n, world, batch):
     order = np.random.default_rng(0).permutation(n)
-    shards = [train.shard_batches(order, batch, r, world) for r in range(world)]
+    shards = [distributed.shard_batches(order, batch, r, world) for r in range(world)]
     seen = np.concatenate([b for s in shards for b in s])
     assert sorted(seen.tolist()) == list(range(n))
     assert len({len(s) for s in shards}) == 1
@@ -87,18 +88,18 @@ def test_shard_batches_cover_every_clip_once_with_equal_step_counts(n, world, ba
 
 
 def test_train_config_round_trip_and_bad_values():
-    cfg = train.TrainConfig(epochs=3, optimizer="adamw", augment=None, label_smoothing=0.1)
-    assert train.TrainConfig.from_dict(cfg.to_dict()) == cfg
-    assert train.TrainConfig.from_dict(CFG.to_dict()) == CFG
+    cfg = recipe.TrainConfig(epochs=3, optimizer="adamw", augment=None, label_smoothing=0.1)
+    assert recipe.TrainConfig.from_dict(cfg.to_dict()) == cfg
+    assert recipe.TrainConfig.from_dict(CFG.to_dict()) == CFG
     for bad in (dict(optimizer="lion"), dict(lr=0.0), dict(label_smoothing=1.0), dict(epochs=2, warmup_epochs=2)):
         with pytest.raises(KwsError):
-            train.TrainConfig(**bad)
+            recipe.TrainConfig(**bad)
 
 
 def test_evaluate_matches_brute_force_counts():
     model = _model().eval()
     x, y = torch.randn(40, *SPEC.input_shape), torch.randint(0, 12, (40,))
-    out = train.evaluate(model, x, y, batch_size=7)
+    out = accuracy.evaluate(model, x, y, batch_size=7)
     with torch.no_grad():
         logits = model(x)
     pred = logits.argmax(1)
@@ -107,7 +108,7 @@ def test_evaluate_matches_brute_force_counts():
     for t in range(12):
         for p in range(12):
             assert out["confusion"][t][p] == int(((y == t) & (pred == p)).sum())
-    assert train.mean_loss(model, x, y) == pytest.approx(out["loss"])
+    assert accuracy.mean_loss(model, x, y) == pytest.approx(out["loss"])
 
 
 def test_fit_learns_the_tone_task_and_keeps_the_best_weights(tmp_path):
@@ -123,8 +124,8 @@ def test_fit_learns_the_tone_task_and_keeps_the_best_weights(tmp_path):
     assert best["val_acc"] > 1 / 12 + 0.25  # chance is 1/12
     val = ds.splits["validation"]
     run = checkpoint.load_run(tmp_path / "run")  # reloaded from disk: the best epoch's weights
-    assert train.evaluate(run.model, train.features(val, FRONTEND), val.labels)["acc"] == best["val_acc"]
-    assert train.evaluate(model, train.features(val, FRONTEND), val.labels)["acc"] == best["val_acc"]
+    assert accuracy.evaluate(run.model, features(val, FRONTEND), val.labels)["acc"] == best["val_acc"]
+    assert accuracy.evaluate(model, features(val, FRONTEND), val.labels)["acc"] == best["val_acc"]
     metrics = checkpoint.read_metrics(tmp_path / "run")
     assert metrics["best_epoch"] == best["epoch"] and len(metrics["history"]) == 5
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -183,8 +184,8 @@ import sys, torch, torch.distributed as dist
 sys.path.insert(0, {tests!r})
 from dataclasses import replace
 from test_train import CFG, tone_dataset, _model
-from kws import train
-rank, world = train.init_distributed()
+from kws import distributed, train
+rank, world = distributed.init_distributed()
 model = _model(seed=rank)  # different initial weights per rank: DDP must broadcast rank 0's
 history = train.fit(model, tone_dataset(per_class=5), replace(CFG, epochs=1), run_dir={run!r}, progress=False,
                     keep="last")

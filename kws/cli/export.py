@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from kws.device import PLATFORMS
 from kws.errors import KwsError
 
 
@@ -23,7 +24,7 @@ def register(sub) -> None:
     p.add_argument("--ram-kb", type=int, help="override the board's RAM size (KiB; default: the target board's)")
     p.add_argument("--clock-mhz", type=float, help="override the board's clock (MHz; default: the target board's)")
     p.add_argument("--calib-clips", type=int, default=200, help="training clips for int8 calibration")
-    p.add_argument("--platform", choices=("arduino", "mbed"), help="project shell (default: the target board's)")
+    p.add_argument("--platform", choices=PLATFORMS, help="project shell (default: the target board's)")
     p.add_argument("--data", metavar="DIR", help="dataset root, when the run's recorded one has moved")
     p.add_argument("--json", action="store_true", help="print report.json instead of the table")
     p.add_argument("--quiet", action="store_true", help="no progress bars on stderr (reading clips, MFCC, converting)")

@@ -7,7 +7,7 @@ Defaults and choices come from kws.recipe.GrowConfig (torch-free); untyped flags
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import fields, replace
 
 from kws.cli import ACTIVATIONS
 from kws.cli.options import default_of, given, suppressing_parser, with_default, words_arg
@@ -63,7 +63,9 @@ CHOICE_FLAGS = {
     "finish": (FINISHES, "continue training the grown network, or retrain its architecture from scratch"),
 }
 TRAIN_FLAGS = {"batch_size": (int, "clips per optimizer step"), "lr": (float, "peak learning rate of every phase")}
-RUNTIME = ("data", "out", "words", "resume", "json")
+# a typed flag that is not a GrowConfig field (nor a TRAIN_FLAGS one) is a runtime one: --data, --out, --words,
+# --resume, --json
+RECIPE_FIELDS = frozenset(f.name for f in fields(GrowConfig))
 
 
 def _flag(dest: str) -> str:
@@ -105,7 +107,7 @@ def register(sub) -> None:
         p.add_argument(_flag(dest), choices=choices, dest=dest, help=_help(GrowConfig, dest, text))
     p.add_argument("--retrain", action="store_const", const="retrain", dest="finish", help="same as --finish retrain")
     p.add_argument("--compare-retrain", action="store_true", help="finish both ways and report both")
-    for dest, (kind, text) in TRAIN_FLAGS.items():
+    for dest, (kind, text) in TRAIN_FLAGS.items():  # GrowConfig.train is a TrainConfig() (the test checks)
         p.add_argument(_flag(dest), type=kind, dest=dest, help=_help(TrainConfig, dest, text))
     p.add_argument("--resume", action="store_true", help="continue from the last complete round")
     p.add_argument("--json", action="store_true", help="print the growth report as JSON")
@@ -120,7 +122,7 @@ def _grow(args) -> int:
 
     typed = given(args)
     train_typed = {k: typed.pop(k) for k in TRAIN_FLAGS if k in typed}
-    runtime = {k: typed.pop(k) for k in RUNTIME if k in typed}
+    runtime = {k: typed.pop(k) for k in list(typed) if k not in RECIPE_FIELDS}
     if typed.get("seed_width") == 0:
         typed["seed_width"] = None
     base = grow_config(args.out) if runtime.get("resume") else GrowConfig()

@@ -7,17 +7,21 @@ import argparse
 import json
 import sys
 
-from kws.cli.options import at_least
+from kws.cli.options import at_least, default_of
+from kws.device import DeviceConfig
 from kws.errors import KwsError
 
-# kws.firmware.DeviceConfig's defaults, the values the firmware is generated with, spelled out so that building the
-# parser imports no torch (tests/test_stream.py checks they are equal): flag dest -> (DeviceConfig field, default).
+# flag dest -> (kws.device.DeviceConfig field, its default): the values the firmware is generated with, read from the
+# (torch-free) dataclass, never retyped.
 DEVICE_FLAGS = {
-    "period_hops": ("inference_period_hops", 10),
-    "window_ms": ("average_window_ms", 1000),
-    "threshold": ("detection_threshold", 0.7),
-    "suppression_ms": ("suppression_ms", 1500),
-    "min_count": ("minimum_count", 3),
+    dest: (field, default_of(DeviceConfig, field))
+    for dest, field in (
+        ("period_hops", "inference_period_hops"),
+        ("window_ms", "average_window_ms"),
+        ("threshold", "detection_threshold"),
+        ("suppression_ms", "suppression_ms"),
+        ("min_count", "minimum_count"),
+    )
 }
 
 
@@ -54,7 +58,6 @@ def _check_flags(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from kws.audio import UnusableAudio, read_audio
-    from kws.firmware import DeviceConfig
     from kws.stream import detect, load_scorer
 
     _check_flags(args)

@@ -10,7 +10,7 @@ arm-none-eabi-g++ 12.2 for cortex-m4 (hard float), links to 44,280 B at -Os and 
 1.5 KB for this project's backend glue. The report charges the -Os build plus the glue and states the -O2 figure
 beside it. TFLM's own overview says ~16 KB core / ~22 KB with KWS ops; a real build is twice that.
 
-The frontend figures come from kws.firmware.frontend_footprint (a real arm-none-eabi build of the C frontend and
+The frontend figures come from kws.firmware_build.frontend_footprint (a real arm-none-eabi build of the frontend and
 recognizer, `size` output) when it can build; otherwise they are computed from the FrontendConfig for a float32 C
 frontend: the buffers it must hold and the tables it must store, plus a stated code size. The computed figures
 are also the lower bound of the pre-conversion budget check (no frontend can do without those buffers).
@@ -84,28 +84,26 @@ def computed_frontend_footprint(cfg: FrontendConfig, reason: str = "") -> dict:
     )
 
 
-def _built(firmware, cfg: FrontendConfig, labels: list[str], target: str) -> dict:
+def _built(firmware, firmware_build, cfg: FrontendConfig, labels: list[str], target: str) -> dict:
     # Settings with default quantization and no model hash: the frontend's size depends on the frontend config
     # and the labels only, and a stable settings text keeps kws.firmware's build cache warm across exports.
     with tempfile.TemporaryDirectory(prefix="kws_fp_") as tmp:
         scale, zero_point = firmware.default_input_quantization(cfg)
         firmware.write_settings(tmp, cfg, labels, scale, zero_point, 1.0 / 256.0, -128, "none", {})
-        return dict(firmware.frontend_footprint(target=target, generated_dir=tmp))
+        return dict(firmware_build.frontend_footprint(target=target, generated_dir=tmp))
 
 
 def frontend_footprint(cfg: FrontendConfig, target: str, labels: list[str]) -> dict:
     """Frontend flash_bytes and ram_bytes, with `source` saying whether they were built (and for which core)."""
     try:
-        from kws import firmware
+        from kws import firmware, firmware_build
     except ImportError:
         return computed_frontend_footprint(cfg, "; kws.firmware is not available")
-    if not hasattr(firmware, "frontend_footprint"):
-        return computed_frontend_footprint(cfg, "; kws.firmware has no frontend_footprint")
     failures = []
     # Only some cores are built; Thumb-2 code for the M4 is a close proxy for M7/M33/M55 (M0+ Thumb-1 is larger).
     for core in dict.fromkeys((target, "cortex-m4")):
         try:
-            figures = _built(firmware, cfg, labels, core)
+            figures = _built(firmware, firmware_build, cfg, labels, core)
         except KwsError as e:
             failures.append(str(e))
             continue
@@ -113,7 +111,7 @@ def frontend_footprint(cfg: FrontendConfig, target: str, labels: list[str]) -> d
         return dict(
             flash_bytes=int(figures["flash_bytes"]),
             ram_bytes=int(figures["ram_bytes"]),
-            source=f"arm-none-eabi-size of the C frontend + recognizer, kws.firmware.frontend_footprint{proxy}",
+            source=f"arm-none-eabi-size of the C frontend + recognizer, kws.firmware_build.frontend_footprint{proxy}",
             parts=figures,
         )
     return computed_frontend_footprint(cfg, f"; the firmware build failed: {failures[-1]}")

@@ -7,7 +7,7 @@ Artifacts in out_dir:
     model_data.h / model_data.c              the int8 flatbuffer as an aligned const C array (flash)
     kws_settings.h, kws_tables.h/.c          from kws.firmware.write_settings: frontend, labels, quantization
     report.json, report.md                   figures (MACs, params, bytes, arena, flash, RAM, latency), parity
-    project/                                 the ready-to-build folder, when kws.firmware.assemble_project exists
+    project/                                 the ready-to-build folder, when kws.firmware_build.assemble_project exists
 With check_only the models and the report are written but no device files, and nothing fails; without it a model
 whose lower bounds already exceed the target fails before converting, and an over-budget one raises
 BudgetExceeded after report.json is written (so the numbers can be read).
@@ -23,9 +23,10 @@ import numpy as np
 from tqdm import tqdm
 
 from kws.cost import cost as model_cost
+from kws.device import PLATFORMS
 from kws.errors import KwsError
 from kws.export import carrays, convert, footprint, parity, report
-from kws.export.targets import PLATFORMS, Target, resolve_target
+from kws.export.targets import Target, resolve_target
 from kws.export.tflite_model import write_meta
 from kws.export.tflm import measure_arena
 from kws.features import features
@@ -52,11 +53,12 @@ def _sha256(data: bytes) -> str:
 
 
 def _firmware():
+    """(kws.firmware, kws.firmware_build), or (None, None) where they cannot be imported."""
     try:
-        from kws import firmware
+        from kws import firmware, firmware_build
     except ImportError:
-        return None
-    return firmware
+        return None, None
+    return firmware, firmware_build
 
 
 def _quantization(int8_path: Path) -> dict:
@@ -143,7 +145,7 @@ def _write_device_files(
         f"ram_bytes={figures['ram_bytes']} macs={figures['macs']}. Do not edit."
     )
     written = carrays.write_model_array(out, int8, banner)
-    firmware = _firmware()
+    firmware, firmware_build = _firmware()
     if firmware is None or not hasattr(firmware, "write_settings"):
         return [p.name for p in written]
     ops = sorted(set(rep["ops"]))
@@ -161,8 +163,8 @@ def _write_device_files(
         ops=ops,
     )
     names = [Path(p).name for p in written]
-    if hasattr(firmware, "assemble_project"):
-        project = firmware.assemble_project(out / "project", target.name, platform=platform, generated_dir=out)
+    if firmware_build is not None:
+        project = firmware_build.assemble_project(out / "project", target.name, platform=platform, generated_dir=out)
         names.append(str(Path(project).relative_to(out)) if Path(project).is_relative_to(out) else str(project))
     return names
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 
 from kws.errors import KwsError
-from kws.firmware_build import PLATFORMS as PLATFORMS  # the platform shells deploy/ provides: one definition
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -2,8 +2,8 @@
 
 Each planned unit's filter becomes theta + eps*v and an appended offspring theta - eps*v; both halve the unit's
 outgoing weight, so eps = 0 leaves the function unchanged (docs/splitting.md). Which units and directions come
-from kws.splitting (the matrices and their eigenvectors) and kws.selection (the plan); kws.splitting re-exports
-split(). Depends only on kws.models and kws.errors.
+from kws.splitting.dense / .lanczos (the eigenvectors) and kws.splitting.selection (the plan). Depends only on
+kws.models and kws.errors.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Matrix-free splitting eigenpairs: lambda_min and v_min of every unit by batched Lanczos on S v products.
 
-Forming S_j costs C R D^2 MACs per layer for R (clip, position) rows (kws.splitting), so wide layers can afford few
-rows. But S_j = X^T diag(w_j) X + sum_q w_dw,qj J_qj J_qj^T is a product of maps the forward/backward pass already
-has, and applying it to one vector per unit is two (R x D) @ (D x C) products plus two depthwise convolutions:
+Forming S_j costs C R D^2 MACs per layer for R (clip, position) rows (kws.splitting.dense), so wide layers can
+afford few rows. But S_j = X^T diag(w_j) X + sum_q w_dw,qj J_qj J_qj^T is a product of maps the forward/backward
+pass already has, and applying it to one vector per unit is two (R x D) @ (D x C) products plus two depthwise
+convolutions:
 
     Y    = X V^T                                   y_rj = x_r . v_j for every unit j at once
     S v  = X^T [ w_own * Y + m * dw^T( w_dw * dw( m * Y ) ) ]      m = a'(z) c, dw = the unit's depthwise filter
@@ -20,13 +21,12 @@ import torch
 import torch.nn.functional as F
 
 from kws.errors import KwsError
-from kws.split_rows import gather_patches
+from kws.splitting.capture import MODES, activation_derivatives, bn_scale, captured_batches, units_of
+from kws.splitting.rows import gather_patches
 
 
 def _layer_operator(u, store: dict, grads: dict, mode: str, act: str, beta: float, dt: torch.dtype) -> dict:
     """What one batch contributes to a layer's S v: patch rows X and the maps that weight them."""
-    from kws.splitting import activation_derivatives, bn_scale
-
     z = store[f"{u.name}.z"].detach().to(dt)
     n, c_out, hh, ww = z.shape
     x = store[f"{u.name}.x"].detach().to(dt)
@@ -58,8 +58,6 @@ def _apply(u, ops: list[dict], v: torch.Tensor) -> torch.Tensor:
     out = torch.zeros(v.shape[1], v.shape[0], dtype=dt, device=vt.device)  # (D, C)
     taps = None
     if u.dw is not None and "m" in ops[0]:
-        from kws.splitting import bn_scale
-
         taps = u.dw.weight.detach().to(dt) * bn_scale(u.dw_bn).detach().to(dt)[:, None, None, None]  # (C, 1, kh, kw)
     for op in ops:
         y = (op["x"] @ vt).to(dt)  # (R, C): x_r . v_j
@@ -177,13 +175,11 @@ def lanczos_eigs(
 ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """{layer: (lambda_min (C,), v_min (C, D))} of S = S_own (+ S_dw in mode "exact") without forming S.
 
-    Same loss, batches and conventions as kws.splitting.splitting_matrices (every position of every clip given);
-    one forward + backward per batch, the maps kept for the Lanczos products (about 4 R C floats per layer).
+    Same loss, batches and conventions as kws.splitting.dense.splitting_matrices (every position of every clip
+    given); one forward + backward per batch, the maps kept for the Lanczos products (about 4 R C floats per layer).
     start: {layer: (C, D)} starting vectors (a guess of v_min per unit); random when not given.
     matmul_dtype: dtype of the two big products ("auto": fast_matmul_dtype; None: the maps' dtype).
     """
-    from kws.splitting import MODES, _units, captured_batches
-
     if mode not in MODES:
         raise KwsError(f"splitting: mode {mode!r} is not one of {MODES}")
     if iters < 1:
@@ -192,7 +188,7 @@ def lanczos_eigs(
     dt = dtype or param.dtype
     mm = fast_matmul_dtype(param.device) if matmul_dtype == "auto" else (matmul_dtype or dt)
     mm = dt if dt == torch.float64 else mm  # a float64 pass is a reference: no reduced precision in it
-    units = _units(model)
+    units = units_of(model)
     ops: dict[str, list[dict]] = {u.name: [] for u in units}
     count = 0
     for store, grads, n in captured_batches(model, units, batches, mode == "exact", progress, "splitting pass"):

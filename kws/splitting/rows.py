@@ -1,7 +1,7 @@
 """Which (clip, position) rows the splitting pass keeps, and gathering them from feature maps.
 
-kws.splitting sums one outer product per row; these helpers pick a reweighted subset of the rows (uniform or by
-importance) and lay out only the kept ones as rows.
+kws.splitting.dense sums one outer product per row; these helpers pick a reweighted subset of the rows (uniform or
+by importance) and lay out only the kept ones as rows.
 """
 
 from __future__ import annotations

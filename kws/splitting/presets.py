@@ -1,8 +1,8 @@
-"""Splitting-pass presets: how many clips, which rows, which solver (SplitPassConfig, FAST, WIDE, EXACT), and the
-pass's clips (pass_batches: a stratified subset, or clips drawn by importance).
+"""Splitting-pass presets: how many clips, which rows, which solver (SplitPassConfig, FAST, WIDE, EXACT), the
+pass's clips (pass_batches: a stratified subset, or clips drawn by importance) and its eigenpairs (pass_eigs: by
+the preset's solver, kws.splitting.dense or kws.splitting.lanczos).
 
-kws.splitting computes the eigenpairs a preset asks for and re-exports everything here; `kws grow` picks a preset
-per round with resolve_preset().
+`kws grow` picks a preset per round with resolve_preset().
 """
 
 from __future__ import annotations
@@ -12,7 +12,10 @@ from dataclasses import dataclass, replace
 import torch
 
 from kws.errors import KwsError
-from kws.split_rows import sample_rows
+from kws.models import DSCNN
+from kws.splitting.dense import min_eigen, splitting_matrices
+from kws.splitting.lanczos import lanczos_eigs
+from kws.splitting.rows import sample_rows
 
 SOLVERS = ("dense", "lanczos")
 CLIP_SAMPLINGS = ("stratified", "importance")
@@ -25,10 +28,10 @@ class SplitPassConfig:
     clips: size of the fixed class-stratified subset of training clips (None: all of them).
     position_stride: keep about 1 in this many (clip, position) rows of every layer, at random (unbiased, reweighted).
     sampling: how the rows are drawn: "uniform", or "importance" (probability proportional to each row's weight
-        in S, see kws.split_rows.sample_rows: at equal rows it picks the exact units more often).
+        in S, see kws.splitting.rows.sample_rows: at equal rows it picks the exact units more often).
     dtype: accumulation dtype ("float32" or "float64"; None: the model's). The eigen-decomposition is float64.
     solver: "dense" forms every S and takes a batched eigh; "lanczos" never forms S: lanczos_iters batched Lanczos
-        steps on S v products over every position of the clips (kws.split_lanczos; position_stride must be 1).
+        steps on S v products over every position of the clips (kws.splitting.lanczos; position_stride must be 1).
     clip_sampling: "stratified" (a fixed class-stratified subset) or "importance" (clips drawn by how wrong the
         network is on them, reweighted; one extra forward over every clip, see pass_batches).
     matmul_dtype: the lanczos solver's product dtype: "auto" (bfloat16 on CPUs with AMX), "float32", "bfloat16".
@@ -122,7 +125,7 @@ def pass_batches(features, labels, cfg: SplitPassConfig = FAST, model: torch.nn.
     clip_sampling "stratified": a fixed class-stratified subset (kws.data.stratified_subset). "importance": one
     eval-mode forward of `model` over every clip, then cfg.clips clips drawn with probability proportional to
     ||softmax - onehot||, the factor every backpropagated signal of the clip, hence its share of S, scales with
-    (systematic sampling, kws.split_rows.sample_rows); the batches carry the weights 1/pi, so S stays unbiased
+    (systematic sampling, kws.splitting.rows.sample_rows); the batches carry the weights 1/pi, so S stays unbiased
     while the clips the network already gets right, which add almost nothing to S, are rarely drawn.
     """
     from kws.data import stratified_subset
@@ -162,6 +165,25 @@ def pass_batches(features, labels, cfg: SplitPassConfig = FAST, model: torch.nn.
     ]
 
 
+def pass_eigs(model: DSCNN, batches, cfg: SplitPassConfig, progress: bool = False) -> dict:
+    """{layer: (lambda_min (C,), v_min (C, D))} of one splitting pass with preset cfg, by its solver."""
+    if cfg.solver == "lanczos":
+        mm = cfg.matmul_dtype if cfg.matmul_dtype == "auto" else getattr(torch, cfg.matmul_dtype)
+        dtype = None if cfg.dtype is None else getattr(torch, cfg.dtype)
+        return lanczos_eigs(
+            model,
+            batches,
+            mode=cfg.mode,
+            surrogate_beta=cfg.surrogate_beta,
+            iters=cfg.lanczos_iters,
+            dtype=dtype,
+            seed=cfg.seed,
+            matmul_dtype=mm,
+            progress=progress,
+        )
+    return min_eigen(splitting_matrices(model, batches, **cfg.matrix_kwargs(), progress=progress))
+
+
 __all__ = [
     "CLIP_SAMPLINGS",
     "EXACT",
@@ -171,6 +193,7 @@ __all__ = [
     "WIDE_MIN_FAN_IN",
     "SplitPassConfig",
     "pass_batches",
+    "pass_eigs",
     "preset_for",
     "resolve_preset",
 ]
