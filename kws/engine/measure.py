@@ -134,6 +134,8 @@ def measure(gen_dir: str | os.PathLike, core: str, pcm: np.ndarray, timeout_s: f
     worst = int(np.argmax(run.inference_instructions))
     frames = int(len(run.features[0]) // max(1, _coefficients(gen_dir)))
     per_hop = float(np.max(run.loop_instructions - run.inference_instructions)) / frames
+    if per_hop <= 0:  # the whole loop's ticks wrapped SysTick's 24 bits (> ~500 M instructions)
+        raise KwsError(f"engine: the {core} loop over one clip is too long to time with SysTick; use fewer MACs")
     return Measurement(
         core=core,
         machine=CORES[core].machine,
