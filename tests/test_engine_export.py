@@ -7,7 +7,7 @@ engine's code beyond its constants and its arena + scratch are below the issue's
 arena); the same export with a 20 ms inference period (--period-hops 1) fails in one line naming both figures and
 the flags, and passes with --check; the assembled Arduino and Mbed projects compile for cortex-m4 with no TFLM
 include; the M33 image (mps2-an505) of the exported folder gives the M4's scores bit for bit, and LiteRT's on
-its own input.
+its own input; without the cross compiler or QEMU the figures are estimates, labelled with the reason.
 Run: .venv/bin/python -m pytest tests/test_engine_export.py -q   (~60 s; needs arm-none-eabi-gcc, qemu-system-arm)
 """
 
@@ -110,3 +110,30 @@ def test_m33_image_of_the_export_gives_the_m4_scores(exported):
     want, _ = reference((out / "model_int8.tflite").read_bytes(), m33.features)
     np.testing.assert_array_equal(m33.scores, want)
     assert m33.machine == "mps2-an505" and m33.inference_instructions > 0
+
+
+def test_without_the_toolchain_the_figures_are_labelled_estimates(monkeypatch, tmp_path):
+    """No arm-none-eabi-gcc / QEMU: the engine's figures come from its plan and the target's measured
+    instructions per MAC, each labelled an estimate with its reason."""
+    from kws.engine import measure
+    from kws.export import ExportData, export_model, resolve_target
+    from kws.models import create
+
+    monkeypatch.setattr(measure, "available", lambda: "qemu-system-arm not installed (make install)")
+    x = np.random.default_rng(0).normal(scale=4.0, size=(24, 49, 10)).astype(np.float32)
+    data = ExportData(calibration=x[:12], calibration_names=["c"] * 12, test_features=x[12:], test_labels=np.arange(12))
+    r = export_model(
+        create("seed").eval(),
+        frontend=FrontendConfig(),
+        labels=TaskConfig().labels,
+        data=data,
+        out_dir=tmp_path,
+        target=resolve_target("cortex-m4"),
+        check_only=True,
+        progress=False,
+    )
+    assert r["engine"] == "kws" and not r["kws_engine"]["measured"] and r["kws_engine"]["measurement"] is None
+    for key in ("flash_bytes", "ram_bytes", "latency_ms"):
+        assert r["basis"][key].startswith("estimate (qemu-system-arm not installed"), r["basis"][key]
+    assert r["realtime"]["instructions_per_inference"] == round(r["macs"] * 2.54)
+    assert r["ram_bytes"] > r["kws_engine"]["engine_ram_bytes"]
