@@ -12,7 +12,8 @@ the generated kws_net.c/.h, for a core of kws.engine.qemu.CORES, at the QEMU ima
       engine flash   = app - null-model app            kernels + kws_net.c's code and constants
 - The QEMU app image (kws.engine.qemu) on the clips' PCM: instructions per inference, per layer and per clip's
   whole loop (49 frontend frames + 1 inference + recognizer), and the stack high-water mark of kws_setup +
-  kws_loop, painted and read back. RAM = static RAM + stack.
+  kws_loop, painted and read back. RAM = static RAM + stack. A frontend hop's instructions are (loop - inference)
+  / frames, which also counts kws_setup and copying the clip into the ring once: a slight over-estimate.
 Time is counted in instructions (QEMU -icount shift=0), never cycles; INSTRUCTIONS_BASIS states how they are turned
 into milliseconds, and why that is an approximation.
 """

@@ -76,38 +76,47 @@ def engine_figures(flatbuffer: bytes, gen_dir: Path, target: Target, frontend: F
     net = generate(flatbuffer, gen_dir)
     reason = engine_measure.available() or ("" if target.name in CORES else f"QEMU emulates no {target.core}")
     out = dict(engine="kws", network=net.to_dict(), engine_ram_bytes=net.ram_bytes)
-    if not reason:
-        m = engine_measure.measure(gen_dir, target.name, engine_measure.speed_clip(frontend.sample_rate_hz))
-        where = f"{target.name} build ({m.opt}) on QEMU {m.machine}"
-        if target.name == "cortex-m0plus":
-            where += " (" + CORES[target.name].note + ")"
-        lsb = int(np.abs(m.scores.astype(int) - _litert_ref(flatbuffer, m.features).astype(int)).max())
-        time_basis = f"measured: {where}; {engine_measure.INSTRUCTIONS_BASIS}"
-        out.update(
-            measured=True,
-            measurement=m.to_dict(),
-            flash_bytes=m.flash_bytes,
-            ram_bytes=m.ram_bytes,
-            frontend=dict(
-                flash_bytes=m.frontend_flash_bytes,
-                ram_bytes=m.frontend_ram_bytes,
-                source=f"measured: the app with a null model less the platform base, {where}",
-            ),
-            engine_flash_bytes=m.engine_flash_bytes,
-            engine_code_bytes=m.engine_flash_bytes - net.const_bytes,
-            engine_vs_litert_ref_max_lsb=lsb,
-            realtime=realtime(
-                target, frontend, device, m.inference_instructions, m.frontend_instructions_per_hop, time_basis
-            ),
-            basis=dict(
-                flash_bytes=f"measured: arm-none-eabi-size of the linked app (frontend + engine + weights + app) less "
-                f"the platform base (same start-up, empty main), {where}",
-                ram_bytes=f"measured: .data + .bss of the app less the base, + the stack high-water mark painted and "
-                f"read back in QEMU ({m.stack_bytes:,} B), {where}",
-                latency_ms=time_basis,
-            ),
-        )
-        return out
+    if reason:
+        return _estimated(out, net, reason, target, frontend, device)
+    return _measured(out, net, flatbuffer, gen_dir, target, frontend, device)
+
+
+def _measured(out: dict, net, flatbuffer: bytes, gen_dir: Path, target: Target, frontend, device) -> dict:
+    clip = engine_measure.speed_clip(frontend.sample_rate_hz, frontend.clip_samples)
+    m = engine_measure.measure(gen_dir, target.name, clip)
+    where = f"{target.name} build ({m.opt}) on QEMU {m.machine}"
+    if target.name == "cortex-m0plus":
+        where += " (" + CORES[target.name].note + ")"
+    lsb = int(np.abs(m.scores.astype(int) - _litert_ref(flatbuffer, m.features).astype(int)).max())
+    time_basis = f"measured: {where}; {engine_measure.INSTRUCTIONS_BASIS}"
+    out.update(
+        measured=True,
+        measurement=m.to_dict(),
+        flash_bytes=m.flash_bytes,
+        ram_bytes=m.ram_bytes,
+        frontend=dict(
+            flash_bytes=m.frontend_flash_bytes,
+            ram_bytes=m.frontend_ram_bytes,
+            source=f"measured: the app with a null model less the platform base, {where}",
+        ),
+        engine_flash_bytes=m.engine_flash_bytes,
+        engine_code_bytes=m.engine_flash_bytes - net.const_bytes,
+        engine_vs_litert_ref_max_lsb=lsb,
+        realtime=realtime(
+            target, frontend, device, m.inference_instructions, m.frontend_instructions_per_hop, time_basis
+        ),
+        basis=dict(
+            flash_bytes=f"measured: arm-none-eabi-size of the linked app (frontend + engine + weights + app) less "
+            f"the platform base (same start-up, empty main), {where}",
+            ram_bytes=f"measured: .data + .bss of the app less the base, + the stack high-water mark painted and "
+            f"read back in QEMU ({m.stack_bytes:,} B), {where}",
+            latency_ms=time_basis,
+        ),
+    )
+    return out
+
+
+def _estimated(out: dict, net, reason: str, target: Target, frontend, device) -> dict:
     fe = footprint.computed_frontend_footprint(frontend, f"; {reason}")
     inference = net.macs * target.engine_instructions_per_mac
     est = f"estimate ({reason}): ds-cnn-s measured on {target.name} by bench/engine.py"
