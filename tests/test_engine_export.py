@@ -79,6 +79,7 @@ def test_a_period_too_short_fails_in_one_line_and_check_only_reports(run_dir, tm
     r = json.loads((tmp_path / "fail" / "report.json").read_text())["realtime"]
     assert f"{r['period_load_ms']:.1f} ms" in err and "the period is 20 ms" in err
     assert "--period-hops" in err and "--clock-mhz" in err and "smaller model" in err
+    assert not (tmp_path / "fail" / "kws_net.c").exists()  # like a model that does not fit: no device files
     assert _export(run_dir, tmp_path / "check", "--period-hops", "1", "--check") == 0
     assert not json.loads((tmp_path / "check" / "report.json").read_text())["realtime"]["keeps_up"]
 

@@ -14,7 +14,7 @@ Artifacts in out_dir:
 With check_only the models and the report are written but no device files, and nothing fails; without it a model
 whose lower bounds already exceed the target fails before converting, and an over-budget one or one whose target
 cannot keep up with the inference period raises BudgetExceeded after report.json is written (so the numbers can
-be read).
+be read; no device files are written then).
 """
 
 from __future__ import annotations
@@ -249,7 +249,7 @@ def export_model(
         bar.update()
         rep = _report(model, frontend, labels, data, target, models, arena, checks, costs, figures)
         rep.update(source=source or {}, platform=platform)
-        fits = rep["budget"]["fits_flash"] and rep["budget"]["fits_ram"]
+        fits = rep["budget"]["fits_flash"] and rep["budget"]["fits_ram"] and rep["realtime"]["keeps_up"]
         rep["files"] = (
             []
             if check_only or not fits
