@@ -127,6 +127,7 @@ def export_row(name: str, model, *, frontend, labels, export_data, out: Path, ta
         check_only=True,
         task=task,
         progress=False,
+        engine="tflm",  # this bench reports TFLM's footprint; bench/engine.py measures the generated engine
     )
     c = cost(model.spec, model.num_classes)
     par = rep["parity"]

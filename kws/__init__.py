@@ -24,6 +24,7 @@ this list (one name per line at a 4-space indent) and fails on any import that b
                  kws.firmware_build`
     models       ArchSpec (serializable DS-CNN description), presets, create()
     cost         parameters, MACs and activation bytes computed from an ArchSpec alone
+    engine       package: our own int8 engine, the exported .tflite as generated C over firmware_stub/engine
     distributed  torchrun helpers: rank/world, process-group init, device choice and check, per-rank batch sharding
     tblog        TensorBoard scalar event files for a run's tb/ folder, without importing TensorFlow
     checkpoint   run directories: weights + JSON configs (written through files), loading a run back
@@ -37,7 +38,6 @@ this list (one name per line at a 4-space indent) and fails on any import that b
     grow         the growth loop (`kws grow`), its rounds, checkpoints and growth report data (JSON, Markdown)
     export       package: Keras rebuild, int8/float TFLite, ONNX, TFLM arena, C arrays, targets, footprint report
     predict      predictors for run directories and TFLite files, the `kws eval` / `kws predict` jobs
-    engine       package: our own int8 engine, the exported .tflite as generated C over firmware_stub/engine
     stream       streaming frontend + posterior-smoothing recognizer over long recordings
     report       the growth report (HTML + PNG)
     demo         the pipeline end to end on offline data (`make demo`)

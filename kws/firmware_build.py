@@ -1,10 +1,11 @@
 """Turning generated files into firmware: ready-to-build board projects and the frontend's Cortex-M footprint.
 
 assemble_project() combines the files kws.firmware generates (kws_settings.h, kws_tables.h/.c), the export's
-model_data.h/.c, firmware_stub/ sources and a platform shell (deploy/arduino or deploy/mbed) into a folder that
-builds with the board's own tool. frontend_footprint() builds the frontend and recognizer with arm-none-eabi-gcc
-and reports their linked flash/RAM (cached by content hash); `python -m kws.firmware_build` prints it as JSON.
-This module imports kws.firmware, never the reverse.
+network (engine "kws": the generated kws_net.c/.h and firmware_stub/engine's kernels, no TFLM library; engine
+"tflm": model_data.h/.c and the TFLM backend), firmware_stub/ sources and a platform shell (deploy/arduino or
+deploy/mbed) into a folder that builds with the board's own tool. frontend_footprint() builds the frontend and
+recognizer with arm-none-eabi-gcc and reports their linked flash/RAM (cached by content hash). `python -m
+kws.firmware_build` prints the footprint as JSON. This module imports kws.firmware, never the reverse.
 """
 
 from __future__ import annotations
@@ -24,21 +25,46 @@ from kws.files import atomic_write_json, atomic_write_text
 from kws.firmware import FIRMWARE_DIR, REPO, write_default_settings
 
 DEPLOY_DIR = REPO / "deploy"
+ENGINE_NOTE = (
+    "> **Engine kws:** the network is the generated `kws_net.c` over the C99 kernels `kws_nn_*.c` (kws.engine); this "
+    "project needs no TensorFlow Lite Micro library or sources: skip the steps for them below.\n\n"
+)
+# Template lines that only a TFLM build needs (dropped for engine "kws"; assemble_project checks they exist).
+TFLM_ONLY_LINES = {
+    "kws_arduino.ino": (
+        '#include <TensorFlowLite.h>  // library "Arduino_TensorFlowLite": makes arduino-cli add TFLM to the build',
+    ),
+    "CMakeLists.txt": (
+        "file(GLOB_RECURSE TFLM_SOURCES tflm/*.cc tflm/*.c)",
+        "target_compile_definitions(${APP_TARGET} PRIVATE TF_LITE_STATIC_MEMORY CMSIS_NN)",
+    ),
+}
 
 
-def _copy_sources(dest: Path, generated_dir: Path, platform_dir: Path, flat: bool) -> None:
-    """Portable sources + TFLM backend + generated files + platform shell into dest (flat, or kws/ for Mbed)."""
+def _copy_sources(dest: Path, generated_dir: Path, platform_dir: Path, flat: bool, engine: str) -> None:
+    """Portable sources + the model backend + generated files + platform shell into dest (flat, or kws/ for Mbed)."""
     lib = dest if flat else dest / "kws"
     lib.mkdir(parents=True, exist_ok=True)
     for f in sorted((FIRMWARE_DIR / "src").glob("*.[ch]")):
         shutil.copy2(f, lib / f.name)
-    shutil.copy2(FIRMWARE_DIR / "tflm" / "kws_model_tflm.cpp", lib / "kws_model_tflm.cpp")
+    if engine == "tflm":
+        shutil.copy2(FIRMWARE_DIR / "tflm" / "kws_model_tflm.cpp", lib / "kws_model_tflm.cpp")
+    else:
+        for f in sorted((FIRMWARE_DIR / "engine").glob("kws_nn*.[ch]")):
+            shutil.copy2(f, lib / f.name)
+    skip = {"model_data.h", "model_data.c"} if engine == "kws" else {"kws_net.h", "kws_net.c"}
     for f in sorted(generated_dir.iterdir()):
-        if f.suffix in (".h", ".c", ".cc", ".cpp"):
+        if f.suffix in (".h", ".c", ".cc", ".cpp") and f.name not in skip:
             shutil.copy2(f, lib / f.name)
     for f in sorted(platform_dir.iterdir()):
         if f.is_file() and f.name != "README.md":
-            shutil.copy2(f, dest / f.name)
+            text = f.read_text()
+            if engine == "kws":
+                for line in TFLM_ONLY_LINES.get(f.name, ()):
+                    if line not in text:
+                        raise KwsError(f"assemble_project: {f} no longer has the TFLM line {line!r}")
+                    text = text.replace(line + "\n", "")
+            atomic_write_text(dest / f.name, text)
 
 
 def _model_binding(generated_dir: Path) -> str:
@@ -57,11 +83,16 @@ def _model_binding(generated_dir: Path) -> str:
 
 
 def assemble_project(
-    out_dir: str | os.PathLike, target: str, platform: str = "arduino", generated_dir: str | os.PathLike | None = None
+    out_dir: str | os.PathLike,
+    target: str,
+    platform: str = "arduino",
+    generated_dir: str | os.PathLike | None = None,
+    engine: str = "tflm",
 ) -> Path:
     """Assemble a ready-to-build folder for platform from an export's generated_dir; returns the project folder.
 
-    generated_dir must hold kws_settings.h, kws_tables.h/.c (write_settings) and model_data.h/.c (the export).
+    generated_dir must hold kws_settings.h, kws_tables.h/.c (write_settings) and, for engine "tflm",
+    model_data.h/.c (the export); for engine "kws", kws_net.h/.c (kws.engine), and no TFLM file is used.
     Arduino: out_dir/kws_arduino/ is a sketch (all sources flat beside kws_arduino.ino). Mbed: out_dir/kws_mbed/
     with main.cpp, mbed_app.json, CMakeLists.txt and the sources under kws/. Each gets a README with the exact
     build and flash commands. target is recorded in the README (the platform fixes the board).
@@ -71,14 +102,23 @@ def assemble_project(
     gen = Path(generated_dir) if generated_dir else None
     if gen is None or not (gen / "kws_settings.h").is_file():
         raise KwsError(f"assemble_project: {gen}/kws_settings.h missing; write_settings() into that folder first")
+    if engine not in ("kws", "tflm"):
+        raise KwsError(f"--engine {engine!r}: choose kws or tflm")
+    if engine == "kws" and not (gen / "kws_net.c").is_file():
+        raise KwsError(f"assemble_project: {gen}/kws_net.c missing; run `kws export` (engine kws) into that folder")
     dest = Path(out_dir) / f"kws_{platform}"
     if dest.exists():
         shutil.rmtree(dest)
-    _copy_sources(dest, gen, DEPLOY_DIR / platform, flat=platform == "arduino")
-    binding = _model_binding(gen)
-    atomic_write_text(dest / ("kws_model_binding.h" if platform == "arduino" else "kws/kws_model_binding.h"), binding)
+    _copy_sources(dest, gen, DEPLOY_DIR / platform, flat=platform == "arduino", engine=engine)
+    if engine == "tflm":
+        binding = _model_binding(gen)
+        where = "kws_model_binding.h" if platform == "arduino" else "kws/kws_model_binding.h"
+        atomic_write_text(dest / where, binding)
     readme = (DEPLOY_DIR / platform / "README.md").read_text()
-    atomic_write_text(dest / "README.md", f"<!-- assembled by kws.firmware for target {target} -->\n{readme}")
+    note = ENGINE_NOTE if engine == "kws" else ""
+    head = f"<!-- assembled by kws.firmware for target {target}, engine {engine} -->\n"
+    title, _, rest = readme.partition("\n\n")
+    atomic_write_text(dest / "README.md", f"{head}{title}\n\n{note}{rest}")
     return dest
 
 

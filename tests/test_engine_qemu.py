@@ -4,7 +4,8 @@ test clips' PCM in flash -> audio ring -> C frontend -> feature ring -> kws_net.
 Checked against the Python pipeline: the device's network input equals the Python frontend's features quantized
 with the model's scale (within 1 step on a few values: float32 libm differences, as tests/test_firmware.py
 allows), LiteRT's reference kernels on the device's own input give exactly the device's scores, and the device's
-top-1 equals LiteRT's on the Python features for every clip. Instructions per inference are measured
+top-1 equals LiteRT's on the Python features for every clip. The same app built for every other emulated core (M7,
+M33, M55, the ARMv6-M build) gives the M4's input and scores bit for bit. Instructions per inference are measured
 (-icount shift=0, SysTick calibrated in the image) and must be far below TFLM's ~75 per MAC.
 
 Run: .venv/bin/python -m pytest tests/test_engine_qemu.py -q   (~20 s; needs arm-none-eabi-gcc, qemu-system-arm)
@@ -13,6 +14,7 @@ Run: .venv/bin/python -m pytest tests/test_engine_qemu.py -q   (~20 s; needs arm
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,7 +22,7 @@ from engine_support import quantized, read_clips, reference, split_features, spl
 
 from kws.engine import generate
 from kws.engine.build import write_model_settings
-from kws.engine.qemu import build_app_image, run_app_image, write_clips
+from kws.engine.qemu import CORES, build_app_image, run_app_image, write_clips
 from kws.errors import KwsError
 
 pytestmark = pytest.mark.firmware
@@ -69,6 +71,19 @@ def test_instructions_per_inference_measured(device_run):
     np.testing.assert_allclose(run.layer_instructions.sum(axis=1), run.inference_instructions, rtol=0.01)
     assert np.all(run.loop_instructions > run.inference_instructions)  # + 49 frontend frames, ring, recognizer
     assert 256 < run.stack_bytes < 8192
+
+
+@pytest.mark.parametrize("core", [c for c in CORES if c != "cortex-m4"])
+def test_every_emulated_core_gives_the_m4_scores(device_run, core, tmp_path):
+    """The same app image for M7 (mps2-an500), M33 (an505), M55 (an547) and ARMv6-M (an385): the device's input and
+    scores equal the M4's bit for bit (so LiteRT's and Python's too), with its own instruction count."""
+    _, net, _, m4 = device_run
+    out = Path(net.files[0]).parent
+    run = run_app_image(build_app_image(out, tmp_path / f"{core}.elf", core), core)
+    np.testing.assert_array_equal(run.features, m4.features)
+    np.testing.assert_array_equal(run.scores, m4.scores)
+    per_mac = run.inference_instructions / net.macs
+    assert np.all(per_mac > 0.5) and np.all(per_mac < (30.0 if core == "cortex-m0plus" else 5.0)), per_mac
 
 
 def test_image_for_an_unknown_core_is_a_one_line_error(tmp_path):

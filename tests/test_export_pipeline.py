@@ -1,12 +1,13 @@
 """`kws export` end to end (kws/export/pipeline.py, report.py, parity.py, kws/cli/export.py) on real speech.
 
 Covers: a ds-cnn-s trained briefly on the real-speech slice (mini_root, cached MFCCs, plain Adam) and saved as a
-run directory is exported through the CLI in-process; report.json holds the promised keys and figures (MACs and
-params equal the Hello Edge counts, head = the analytic peak, flash/RAM are the stated sums); int8 accuracy on
-the test split is within 1 point of float; TFLiteModel and `kws eval --model model_int8.tflite` reproduce the
-reported accuracies; the C array equals the .tflite; a model that cannot fit (ds-cnn-l on the 32 KB-RAM
-Cortex-M0+ board) fails with one line and exit 3, in-process and in a real subprocess; check_only reports an
-over-budget model without failing and writes no device files.
+run directory is exported through the CLI in-process with the default engine (kws); report.json holds the
+promised keys and figures (MACs and params equal the Hello Edge counts, head = the analytic peak; flash, RAM and
+time measured on the M4 and labelled so, the device's scores equal LiteRT's); int8 accuracy on the test split is
+within 1 point of float; TFLiteModel and `kws eval --model model_int8.tflite` reproduce the reported accuracies;
+the C array equals the .tflite; a model that cannot fit (ds-cnn-l on the 32 KB-RAM Cortex-M0+ board) fails with
+one line and exit 3, in-process and in a real subprocess; check_only reports an over-budget model without failing
+and writes no device files, and `--engine tflm`'s flash/RAM are its stated sums, labelled estimates.
 Run: .venv/bin/pytest tests/test_export_pipeline.py -q   (~60 s: ~15 s training, ~25 s export)
 """
 
@@ -88,11 +89,18 @@ def test_report_keys_and_figures(exported):
     assert sum(row["macs"] for row in r["per_layer"]) == r["macs"] == cost("ds-cnn-s").macs
     assert r["model_bytes"] == (exported["out"] / "model_int8.tflite").stat().st_size
     assert r["tflm_arena"]["head_bytes"] == 16_000  # docs/device.md: S head 16,000 B
-    assert r["ram_bytes"] == r["tflm_arena_bytes"] + r["frontend"]["ram_bytes"]
-    assert r["flash_bytes"] == r["model_bytes"] + r["tflm_runtime_flash_bytes"] + r["frontend"]["flash_bytes"]
-    # TFLM with these ops built for cortex-m4 (outside the project): 44,280 B at -Os, 57,139 B at -O2, ~1.5 KB glue
-    assert 44_280 + 1_000 <= r["tflm_runtime_flash_bytes"] <= 44_280 + 2_000
-    assert r["tflm_runtime_flash_basis"].startswith("estimate") and "57,139" in r["tflm_runtime_flash_basis"]
+    # the default engine: the app image's flash (frontend + engine + weights) and RAM (static + stack), measured
+    e, m = r["kws_engine"], r["kws_engine"]["measurement"]
+    assert r["engine"] == "kws" and e["measured"] and m["core"] == "cortex-m4"
+    assert r["flash_bytes"] == m["flash_bytes"] == m["frontend_flash_bytes"] + m["engine_flash_bytes"]
+    assert r["ram_bytes"] == m["static_ram_bytes"] + m["stack_bytes"]
+    assert e["engine_code_bytes"] == e["engine_flash_bytes"] - e["network"]["const_bytes"] > 0
+    assert e["engine_ram_bytes"] == e["network"]["arena_bytes"] + e["network"]["scratch_bytes"] < r["tflm_arena_bytes"]
+    for key in ("flash_bytes", "ram_bytes", "latency_ms"):
+        assert r["basis"][key].startswith("measured"), key
+    assert "instructions" in r["basis"]["latency_ms"] and "not exact" in r["basis"]["latency_ms"]
+    assert r["realtime"]["keeps_up"] and r["realtime"]["period_ms"] == 200.0
+    assert r["parity"]["engine_vs_litert_ref_max_lsb"] == 0
     assert r["target"]["name"] == "cortex-m4" and r["budget"]["fits_ram"] and r["budget"]["fits_flash"]
     assert len(r["calibration"]["names"]) == 120
     assert (exported["out"] / "report.md").read_text().startswith("# Export report")
@@ -138,6 +146,7 @@ def test_device_files(exported):
     body = c_text.split("{", 1)[1].split("}", 1)[0]
     assert bytes(int(h, 16) for h in re.findall(r"0x([0-9a-f]{2})", body)) == (out / "model_int8.tflite").read_bytes()
     assert (out / "model.onnx").is_file() and (out / "model_float.tflite").is_file()
+    assert r["model_sha256"] in (out / "kws_net.c").read_text().splitlines()[0]
     if (out / "kws_settings.h").is_file():  # written by kws.firmware when that module is present
         assert r["model_sha256"] in (out / "kws_settings.h").read_text().splitlines()[0]
 
@@ -237,8 +246,17 @@ def test_check_only_reports_without_failing(tmp_path):
         target=resolve_target("cortex-m0plus", ram_kb=8),
         check_only=True,
         progress=False,
+        engine="tflm",
     )
     assert not report["budget"]["fits_ram"] and report["files"] == []
+    # TFLM's figures: stated sums, estimates except the measured arena
+    assert report["ram_bytes"] == report["tflm_arena_bytes"] + report["frontend"]["ram_bytes"]
+    fl = report["model_bytes"] + report["tflm_runtime_flash_bytes"] + report["frontend"]["flash_bytes"]
+    assert report["flash_bytes"] == fl
+    # TFLM with these ops built for cortex-m4 (outside the project): 44,280 B at -Os, 57,139 B at -O2, ~1.5 KB glue
+    assert 44_280 + 1_000 <= report["tflm_runtime_flash_bytes"] <= 44_280 + 2_000
+    assert report["tflm_runtime_flash_basis"].startswith("estimate") and "57,139" in report["tflm_runtime_flash_basis"]
+    assert all(report["basis"][k].startswith("estimate") for k in ("flash_bytes", "latency_ms"))
     assert json.loads((tmp_path / "report.json").read_text())["ram_bytes"] == report["ram_bytes"]
     assert not (tmp_path / "model_data.c").exists()
     with pytest.raises(BudgetExceeded, match="RAM needs"):

@@ -1,6 +1,7 @@
-// Keyword spotting on the Arduino Nano 33 BLE Sense: PDM microphone -> MFCC frontend -> TFLite Micro model ->
-// recognizer -> serial + LED. The work is done by kws_setup()/kws_loop() (kws_app.c); this board's audio provider
-// and responder are in arduino_platform.cpp. Assembled by `kws export --platform arduino` (kws.firmware).
+// Keyword spotting on the Arduino Nano 33 BLE Sense: PDM microphone -> MFCC frontend -> int8 model (the generated
+// kws_net.c, or TFLite Micro with --engine tflm) -> recognizer -> serial + LED. The work is done by kws_setup()/
+// kws_loop() (kws_app.c); this board's audio provider and responder are in arduino_platform.cpp. Assembled by
+// `kws export --platform arduino` (kws.firmware).
 #include <TensorFlowLite.h>  // library "Arduino_TensorFlowLite": makes arduino-cli add TFLM to the build
 
 extern "C" {

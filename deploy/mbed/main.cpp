@@ -1,6 +1,6 @@
 // Keyword spotting on the ST DISCO_F746NG with Mbed OS 6: on-board digital microphones (WM8994 codec, SAI + DMA,
-// STM32CubeF7 BSP) -> MFCC frontend -> TFLite Micro model -> recognizer -> serial + LED1. kws_setup()/kws_loop()
-// (kws/kws_app.c) do the work; this file is the board's audio provider and responder.
+// STM32CubeF7 BSP) -> MFCC frontend -> int8 model (kws_net.c or TFLM) -> recognizer -> serial + LED1.
+// kws_setup()/kws_loop() (kws/kws_app.c) do the work; this file is the board's audio provider and responder.
 #include "mbed.h"
 #include "stm32746g_discovery_audio.h"
 

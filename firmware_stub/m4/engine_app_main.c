@@ -56,7 +56,7 @@ int __wrap_kws_model_invoke(const int8_t *features, int8_t *scores) {
     return r;
 }
 
-static void spin(uint32_t n) { __asm volatile("1: subs %0, %0, #1\n bne 1b" : "+r"(n) : : "cc"); }
+static void spin(uint32_t n) { __asm volatile(".syntax unified\n1: subs %0, %0, #1\n bne 1b" : "+r"(n) : : "cc"); }
 
 void *sbrk(int increment); /* newlib */
 

@@ -10,8 +10,10 @@ extern void _start(void);
 void kws_reset_handler(void) {
     memcpy(&__data_start__, &__etext, (size_t)((char *)&__data_end__ - (char *)&__data_start__));
     memset(&__bss_start__, 0, (size_t)((char *)&__bss_end__ - (char *)&__bss_start__));
+#if defined(__ARM_FP) /* ARMv6-M (cortex-m0plus) and soft-float builds have no CPACR to set */
     *(volatile uint32_t *)0xE000ED88u |= 0xFu << 20; /* SCB->CPACR */
     __asm volatile("dsb\n isb");
+#endif
     _start();
     for (;;) {
     }

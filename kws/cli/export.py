@@ -13,8 +13,9 @@ def register(sub) -> None:
     p = sub.add_parser(
         "export",
         help="convert a trained run for a Cortex-M target and report its footprint",
-        description="Export a run to int8/float TFLite + ONNX + C arrays, measure the TFLM arena, check "
-        "parity, and fail (exit 3) when the model does not fit the target.",
+        description="Export a run to int8/float TFLite + ONNX + the generated C engine (or TFLM's C array), measure "
+        "flash, RAM and time on the target's core (QEMU), check parity, and fail (exit 3) when the model does not "
+        "fit the target or the target cannot keep up with the inference period.",
     )
     p.add_argument("--model", required=True, metavar="RUN_DIR", help="run directory written by `kws train`/`kws grow`")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder for the artifacts and report")
@@ -23,6 +24,18 @@ def register(sub) -> None:
     p.add_argument("--flash-kb", type=int, help="override the board's flash size (KiB; default: the target board's)")
     p.add_argument("--ram-kb", type=int, help="override the board's RAM size (KiB; default: the target board's)")
     p.add_argument("--clock-mhz", type=float, help="override the board's clock (MHz; default: the target board's)")
+    p.add_argument(
+        "--engine",
+        choices=("kws", "tflm"),
+        default="kws",
+        help="kws: the generated C engine, measured on the target's core in QEMU (default); tflm: TFLite Micro, "
+        "figures estimated",
+    )
+    p.add_argument(
+        "--period-hops",
+        type=int,
+        help="inference period in 20 ms frontend hops (KWS_INFERENCE_PERIOD_HOPS; default 10 = 200 ms)",
+    )
     p.add_argument("--calib-clips", type=int, default=200, help="training clips for int8 calibration")
     p.add_argument("--platform", choices=PLATFORMS, help="project shell (default: the target board's)")
     p.add_argument("--data", metavar="DIR", help="dataset root, when the run's recorded one has moved")
@@ -54,6 +67,8 @@ def _export(args) -> int:
         calib_clips=args.calib_clips,
         platform=args.platform,
         data_root=args.data,
+        engine=args.engine,
+        period_hops=args.period_hops,
         progress=not args.quiet,  # on a terminal or in a log alike: an export works for minutes
     )
     if args.json:

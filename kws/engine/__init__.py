@@ -11,6 +11,7 @@ Modules (imports point down this list):
     codegen   kws_net.h / kws_net.c implementing firmware_stub/src/kws_model.h
     build     host and Cortex-M builds of the generated network, QEMU runs (instructions per inference)
     qemu      the whole app image (frontend, ring, network, recognizer) for an emulated core, and its run
+    measure   the app's flash and RAM (linked size probes) and time (QEMU) on one core: what `kws export` reports
 The C kernels live in firmware_stub/engine (kws_nn.h lists them).
 """
 

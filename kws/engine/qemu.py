@@ -39,7 +39,33 @@ class Core:
 
 CORES: dict[str, Core] = {
     "cortex-m4": Core(
-        "cortex-m4", "mps2-an386", ("-mcpu=cortex-m4", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"), "m4/mps2_an386.ld"
+        "cortex-m4", "mps2-an386", ("-mcpu=cortex-m4", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"), "m4/mps2.ld"
+    ),
+    "cortex-m7": Core(
+        "cortex-m7",
+        "mps2-an500",
+        ("-mcpu=cortex-m7", "-mfloat-abi=hard", "-mfpu=fpv5-sp-d16"),  # the F746NG's single-precision FPU
+        "m4/mps2.ld",
+    ),
+    "cortex-m33": Core(
+        "cortex-m33",
+        "mps2-an505",
+        ("-mcpu=cortex-m33", "-mfloat-abi=hard", "-mfpu=fpv5-sp-d16"),  # DSP extension and FPU; booted secure
+        "m4/mps2_an505.ld",
+    ),
+    "cortex-m55": Core(
+        "cortex-m55",
+        "mps3-an547",
+        ("-mcpu=cortex-m55", "-mfloat-abi=hard"),  # FPU and Helium (MVE) implied by the CPU; booted secure
+        "m4/mps3_an547.ld",
+    ),
+    "cortex-m0plus": Core(
+        "cortex-m0plus",
+        "mps2-an385",
+        ("-mcpu=cortex-m0plus", "-mfloat-abi=soft"),  # ARMv6-M: no DSP, no FPU, no hardware divide
+        "m4/mps2.ld",
+        note="an ARMv6-M build run on mps2-an385 (a Cortex-M3 machine): QEMU's Cortex-M0 board (microbit) has "
+        "16 KB of RAM; the instructions counted are the ARMv6-M program's",
     ),
 }
 
@@ -69,23 +95,34 @@ def build_app_image(
     gen_dir: str | os.PathLike, elf: str | os.PathLike, core: str = "cortex-m4", opt: str = "-O2"
 ) -> Path:
     """Link the QEMU app image for `core` from gen_dir (settings, tables, kws_net.c, kws_clips.c)."""
+    gen = Path(gen_dir)
+    cmd = compile_command(core, gen, opt) + ["-DKWS_NET_PROFILE"]
+    cmd += [str(FIRMWARE / s) for s in APP_SOURCES] + [str(s) for s in KERNEL_SOURCES]
+    cmd += [str(gen / f) for f in ("kws_tables.c", "kws_net.c", "kws_clips.c")]
+    cmd += [str(FIRMWARE / "m4" / "startup.c"), str(FIRMWARE / "m4" / "engine_app_main.c")]
+    cmd += ["--specs=rdimon.specs", "-Wl,--wrap=kws_model_invoke", "-o", str(elf), "-lm"]
+    link(cmd, f"{core} image")
+    return Path(elf)
+
+
+def compile_command(core: str, gen_dir: Path, opt: str = "-O2") -> list[str]:
+    """arm-none-eabi-gcc with the core's flags, the include paths and its linker script (sources and specs to add)."""
     if core not in CORES:
         raise KwsError(f"--core: {core!r} is not one of {', '.join(CORES)}")
     if shutil.which("arm-none-eabi-gcc") is None:
         raise KwsError("engine: arm-none-eabi-gcc not found; run `make install` (Debian)")
-    c, gen = CORES[core], Path(gen_dir)
+    c = CORES[core]
     cmd = ["arm-none-eabi-gcc", "-std=c99", opt, "-mthumb", *c.cflags, "-ffunction-sections", "-fdata-sections"]
-    cmd += ["-Wall", "-Wextra", "-Werror", "-DKWS_NET_PROFILE"]
-    cmd += [f"-I{FIRMWARE / d}" for d in ("src", "engine")] + [f"-I{gen}"]
-    cmd += [str(FIRMWARE / s) for s in APP_SOURCES] + [str(s) for s in KERNEL_SOURCES]
-    cmd += [str(gen / f) for f in ("kws_tables.c", "kws_net.c", "kws_clips.c")]
-    cmd += [str(FIRMWARE / "m4" / "startup.c"), str(FIRMWARE / "m4" / "engine_app_main.c")]
-    cmd += ["-T", str(FIRMWARE / c.linker_script), "-Wl,--gc-sections", "--specs=rdimon.specs"]
-    cmd += ["-Wl,--wrap=kws_model_invoke", "-o", str(elf), "-lm"]
+    cmd += ["-Wall", "-Wextra", "-Werror"]
+    cmd += [f"-I{FIRMWARE / d}" for d in ("src", "engine")] + [f"-I{gen_dir}"]
+    return cmd + ["-T", str(FIRMWARE / c.linker_script), f"-L{FIRMWARE / 'm4'}", "-Wl,--gc-sections"]
+
+
+def link(cmd: list[str], what: str) -> None:
+    """Run a compile-and-link command; KwsError with the compiler's first line if it fails."""
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise KwsError(f"engine: {core} image build failed: {(proc.stderr.strip().splitlines() or ['?'])[0]}")
-    return Path(elf)
+        raise KwsError(f"engine: {what} build failed: {(proc.stderr.strip().splitlines() or ['?'])[0]}")
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ Modules (imports point down this list):
     carrays       model_data.h/.c
     footprint     TFLM runtime and frontend flash/RAM
     parity        torch vs float TFLite vs int8 vs ONNX vs TFLM
+    device        the engine's device figures (kws: measured on the target's core; tflm: estimated), real time
     report        report.json / report.md / summary table, the budget check
     pipeline      export_model / export_run (what `kws export` calls)
 """

@@ -4,18 +4,24 @@ Artifacts in out_dir:
     model_int8.tflite (+ model_int8.json)    full-integer int8, what the device runs (kws eval reads the JSON)
     model_float.tflite (+ model_float.json)  float32 reference of the same graph
     model.onnx                               torch.onnx export, checked with onnxruntime
-    model_data.h / model_data.c              the int8 flatbuffer as an aligned const C array (flash)
-    kws_settings.h, kws_tables.h/.c          from kws.firmware.write_settings: frontend, labels, quantization
-    report.json, report.md                   figures (MACs, params, bytes, arena, flash, RAM, latency), parity
+    kws_net.h / kws_net.c                    the generated int8 engine (engine "kws", the default; kws.engine)
+    model_data.h / model_data.c              the int8 flatbuffer as an aligned const C array (what TFLM reads)
+    kws_settings.h, kws_tables.h/.c          from kws.firmware.write_settings: frontend, labels, quantization,
+                                             inference period
+    report.json, report.md                   figures (MACs, params, bytes, arena, flash, RAM, time, real-time
+                                             verdict), each labelled measured or estimated (kws.export.device)
     project/                                 the ready-to-build folder, when kws.firmware_build.assemble_project exists
 With check_only the models and the report are written but no device files, and nothing fails; without it a model
-whose lower bounds already exceed the target fails before converting, and an over-budget one raises
-BudgetExceeded after report.json is written (so the numbers can be read).
+whose lower bounds already exceed the target fails before converting, and an over-budget one or one whose target
+cannot keep up with the inference period raises BudgetExceeded after report.json is written (so the numbers can
+be read; no device files are written then).
 """
 
 from __future__ import annotations
 
 import hashlib
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +31,7 @@ from tqdm import tqdm
 from kws.cost import cost as model_cost
 from kws.device import PLATFORMS
 from kws.errors import KwsError
-from kws.export import carrays, convert, footprint, parity, report
+from kws.export import carrays, convert, device, footprint, parity, report
 from kws.export.targets import Target, resolve_target
 from kws.export.tflite_model import write_meta
 from kws.export.tflm import measure_arena
@@ -35,6 +41,7 @@ from kws.frontend import FrontendConfig
 from kws.models import DSCNN
 
 DEFAULT_CALIB_CLIPS = 200
+ENGINES = ("kws", "tflm")
 CALIB_SEED = 59185
 
 
@@ -105,7 +112,37 @@ def _measure(model: DSCNN, models: dict, data: ExportData, bar: tqdm) -> tuple[d
     return arena, checks
 
 
-def _report(model, frontend, labels, data, target, models, arena, checks, costs) -> dict:
+def _device(engine, models, frontend, labels, target, arena, dev, gen: Path, macs: int) -> dict:
+    """The engine's figures (kws.export.device); for the kws engine, the settings and kws_net.c/.h go into gen."""
+    ops = convert.graph_ops(models["int8"])
+    if engine == "tflm":
+        fe = footprint.frontend_footprint(frontend, target.name, labels)
+        return device.tflm_figures(len(models["int8"]), arena["total_bytes"], ops, fe, target, frontend, dev, macs)
+    q, sha = _quantization(models["paths"]["int8"]), _sha256(models["int8"])
+    _settings(gen, frontend, labels, q, sha, {}, ops, dev, 0)
+    return device.engine_figures(models["int8"], gen, target, frontend, dev)
+
+
+def _settings(out: Path, frontend, labels, q: dict, sha: str, figures: dict, ops, dev, arena: int) -> list[Path]:
+    from kws import firmware
+
+    return firmware.write_settings(
+        out,
+        frontend,
+        labels,
+        q["input_scale"],
+        q["input_zero_point"],
+        q["output_scale"],
+        q["output_zero_point"],
+        sha,
+        figures,
+        arena_bytes=arena,
+        ops=sorted(set(ops)),
+        device=dev,
+    )
+
+
+def _report(model, frontend, labels, data, target, models, arena, checks, costs, figures) -> dict:
     ops = convert.graph_ops(models["int8"])
     names = data.calibration_names
     extra = dict(
@@ -120,8 +157,7 @@ def _report(model, frontend, labels, data, target, models, arena, checks, costs)
         target=target,
         model_bytes=len(models["int8"]),
         arena=arena,
-        runtime_flash_bytes=footprint.tflm_runtime_flash_bytes(ops),
-        frontend=footprint.frontend_footprint(frontend, target.name, labels),
+        device=figures,
         ops=ops,
         parity=checks,
         extra=extra,
@@ -129,11 +165,12 @@ def _report(model, frontend, labels, data, target, models, arena, checks, costs)
 
 
 def _write_device_files(
-    out: Path, int8: bytes, frontend: FrontendConfig, labels: list[str], rep: dict, target: Target, platform: str
+    out: Path, int8: bytes, frontend, labels: list[str], rep: dict, target: Target, platform: str, dev, gen: Path
 ) -> list[str]:
-    """model_data.h/.c, the firmware settings and, when available, the assembled project; returns file names."""
+    """kws_net.h/.c (engine kws), model_data.h/.c, the firmware settings and the assembled project; file names."""
     q, sha = rep["quantization"], rep["model_sha256"]
     figures = dict(
+        engine=rep["engine"],
         flash_bytes=rep["flash_bytes"],
         ram_bytes=rep["ram_bytes"],
         macs=rep["macs"],
@@ -141,30 +178,23 @@ def _write_device_files(
         model_bytes=rep["model_bytes"],
     )
     banner = (
-        f"GENERATED by kws export from model sha256={sha}; flash_bytes={figures['flash_bytes']} "
+        f"GENERATED by kws export from model sha256={sha}; engine={rep['engine']} flash_bytes={figures['flash_bytes']} "
         f"ram_bytes={figures['ram_bytes']} macs={figures['macs']}. Do not edit."
     )
     written = carrays.write_model_array(out, int8, banner)
+    if rep["engine"] == "kws":
+        for name in ("kws_net.h", "kws_net.c"):
+            written.append(Path(shutil.copy2(gen / name, out / name)))
     firmware, firmware_build = _firmware()
     if firmware is None or not hasattr(firmware, "write_settings"):
         return [p.name for p in written]
-    ops = sorted(set(rep["ops"]))
-    written += firmware.write_settings(
-        out,
-        frontend,
-        labels,
-        q["input_scale"],
-        q["input_zero_point"],
-        q["output_scale"],
-        q["output_zero_point"],
-        sha,
-        figures,
-        arena_bytes=rep["tflm_arena_bytes"],
-        ops=ops,
-    )
+    arena = None if rep["engine"] == "tflm" else 0  # TFLM: the measured arena + margin; the engine plans its own
+    written += _settings(out, frontend, labels, q, sha, figures, rep["ops"], dev, arena)
     names = [Path(p).name for p in written]
     if firmware_build is not None:
-        project = firmware_build.assemble_project(out / "project", target.name, platform=platform, generated_dir=out)
+        project = firmware_build.assemble_project(
+            out / "project", target.name, platform=platform, generated_dir=out, engine=rep["engine"]
+        )
         names.append(str(Path(project).relative_to(out)) if Path(project).is_relative_to(out) else str(project))
     return names
 
@@ -182,13 +212,23 @@ def export_model(
     source: dict | None = None,
     task=None,
     progress: bool = True,
+    engine: str = "kws",
+    device_config=None,
 ) -> dict:
     """Convert, check and measure `model` for `target`; write the artifacts and the report; return the report.
 
-    Raises BudgetExceeded (after writing report.json) when the model does not fit and check_only is False.
+    engine: "kws" (the generated engine, measured on the target's core) or "tflm" (TFLite Micro, estimated).
+    device_config: a kws.device.DeviceConfig (the inference period among others; default DeviceConfig()).
+    Raises BudgetExceeded (after writing report.json) when the model does not fit, or its target cannot keep up
+    with the inference period, and check_only is False.
     source (run_dir, data_root) and task (a kws.data.TaskConfig) go into the metadata beside each .tflite, so that
     `kws eval --model model_int8.tflite --data DIR` rebuilds the same task.
     """
+    from kws.device import DeviceConfig
+
+    dev = device_config or DeviceConfig()
+    if engine not in ENGINES:
+        raise KwsError(f"--engine: {engine!r} is not one of {', '.join(ENGINES)}")
     platform = platform or target.platform
     if platform not in PLATFORMS:
         raise KwsError(f"--platform: {platform!r} is not one of {', '.join(PLATFORMS)}")
@@ -196,24 +236,31 @@ def export_model(
         raise KwsError(f"export: {len(labels)} labels for a {model.num_classes}-class model")
     costs = model_cost(model.spec, model.num_classes)
     if not check_only:
-        report.precheck_budget(costs, target, footprint.computed_frontend_footprint(frontend))
+        report.precheck_budget(costs, target, footprint.computed_frontend_footprint(frontend), engine)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    with tqdm(total=4, desc="export", disable=not progress, leave=False) as bar:
+    with (
+        tempfile.TemporaryDirectory(prefix="kws_engine_") as tmp,
+        tqdm(total=5, desc="export", disable=not progress, leave=False) as bar,
+    ):
         meta = dict(data_root=(source or {}).get("data_root"), task=task.to_dict() if task is not None else None)
         models = _write_models(model.eval(), frontend, labels, data, out, meta, bar)
         arena, checks = _measure(model, models, data, bar)
-    rep = _report(model, frontend, labels, data, target, models, arena, checks, costs)
-    rep.update(source=source or {}, platform=platform)
-    fits = rep["budget"]["fits_flash"] and rep["budget"]["fits_ram"]
-    rep["files"] = (
-        []
-        if check_only or not fits
-        else _write_device_files(out, models["int8"], frontend, labels, rep, target, platform)
-    )
+        bar.set_description(f"{engine} engine on {target.name}")
+        figures = _device(engine, models, frontend, labels, target, arena, dev, Path(tmp), costs.macs)
+        bar.update()
+        rep = _report(model, frontend, labels, data, target, models, arena, checks, costs, figures)
+        rep.update(source=source or {}, platform=platform)
+        fits = rep["budget"]["fits_flash"] and rep["budget"]["fits_ram"] and rep["realtime"]["keeps_up"]
+        rep["files"] = (
+            []
+            if check_only or not fits
+            else _write_device_files(out, models["int8"], frontend, labels, rep, target, platform, dev, Path(tmp))
+        )
     report.write_report(out, rep)
     if not check_only:
         report.check_budget(rep)
+        report.check_realtime(rep)
     return rep
 
 
@@ -253,15 +300,30 @@ def export_run(
     platform: str | None = None,
     data_root: str | Path | None = None,
     progress: bool = True,
+    engine: str = "kws",
+    period_hops: int | None = None,
 ) -> dict:
-    """Export a trained run directory (kws.checkpoint layout) for `target`; see export_model."""
+    """Export a trained run directory (kws.checkpoint layout) for `target`; see export_model.
+
+    period_hops: the app's inference period in frontend hops (KWS_INFERENCE_PERIOD_HOPS; default DeviceConfig's).
+    """
     from kws.checkpoint import load_run
+    from kws.device import DeviceConfig
+
+    if engine not in ENGINES:
+        raise KwsError(f"--engine: {engine!r} is not one of {', '.join(ENGINES)}")
+    if period_hops is not None and period_hops < 1:
+        raise KwsError(f"--period-hops: must be >= 1, got {period_hops}")
+    dev = DeviceConfig() if period_hops is None else DeviceConfig(inference_period_hops=period_hops)
 
     tgt = resolve_target(target, flash_kb=flash_kb, ram_kb=ram_kb, clock_mhz=clock_mhz)
     run = load_run(run_dir)
     if not check_only:  # fail in a second, before loading clips, when even the lower bounds do not fit
         report.precheck_budget(
-            model_cost(run.spec, run.model.num_classes), tgt, footprint.computed_frontend_footprint(run.frontend)
+            model_cost(run.spec, run.model.num_classes),
+            tgt,
+            footprint.computed_frontend_footprint(run.frontend),
+            engine,
         )
     root = data_root or run.data_root
     if not root or not Path(root).is_dir():
@@ -283,4 +345,6 @@ def export_run(
         source=source,
         task=run.task,
         progress=progress,
+        engine=engine,
+        device_config=dev,
     )

@@ -1,14 +1,18 @@
 """The footprint report of one export: report.json, report.md and the summary table printed on stdout.
 
-flash_bytes = model_bytes + TFLM runtime (estimate, footprint.py) + frontend; ram_bytes = the TFLM arena measured
-by the real interpreter + frontend buffers. Fit is judged against the target's flash and RAM minus the stated
-application reserve (targets.py). Latency is MACs x the target's stated cycles/MAC / clock.
+The device figures come from kws.export.device, each with its basis in report["basis"] (measured or estimate):
+with the default engine (kws) flash, RAM and time are measured on the target's core (linked images, QEMU); with
+`--engine tflm` flash_bytes = model_bytes + TFLM runtime (estimate, footprint.py) + frontend and ram_bytes = the
+TFLM arena measured by the real interpreter + frontend buffers. Fit is judged against the target's flash and RAM
+minus the stated application reserve (targets.py); the real-time verdict against the app's inference period.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+
+import numpy as np
 
 from kws.cost import Cost
 from kws.errors import BudgetExceeded
@@ -48,24 +52,21 @@ def build_report(
     target: Target,
     model_bytes: int,
     arena: dict,
-    runtime_flash_bytes: int,
-    frontend: dict,
+    device: dict,
     ops: list[str],
     parity: dict,
     extra: dict,
 ) -> dict:
-    """Assemble the report dict (the keys of report.json)."""
-    flash = model_bytes + runtime_flash_bytes + frontend["flash_bytes"]
-    ram = arena["total_bytes"] + frontend["ram_bytes"]
+    """Assemble the report dict (the keys of report.json); device: kws.export.device's figures for the engine."""
+    flash, ram = device["flash_bytes"], device["ram_bytes"]
     report = dict(
+        engine=device["engine"],
         macs=cost.macs,
         params=cost.params_deployed,
         model_bytes=model_bytes,
         tflm_arena_bytes=arena["total_bytes"],
         tflm_arena=arena,
-        tflm_runtime_flash_bytes=runtime_flash_bytes,
-        tflm_runtime_flash_basis=TFLM_RUNTIME_FLASH_BASIS,
-        frontend=frontend,
+        frontend=device["frontend"],
         flash_bytes=flash,
         ram_bytes=ram,
         target=target.to_dict(),
@@ -77,11 +78,27 @@ def build_report(
             reserve_flash_bytes=target.reserve_flash_kb * 1024,
             reserve_ram_bytes=target.reserve_ram_kb * 1024,
         ),
-        latency_ms=target.latency_ms(cost.macs),
+        latency_ms=device["realtime"]["inference_ms"],
+        realtime=device["realtime"],
+        basis=dict(
+            device["basis"],
+            macs="counted from the architecture (kws.cost), equal to the graph's",
+            model_bytes="measured: the .tflite's size",
+            tflm_arena_bytes="measured: TFLite Micro's RecordingMicroAllocator, x86-64 host build (Cortex-M ~+1%)",
+        ),
         ops=ops,
         per_layer=per_layer(cost, target),
         parity=parity,
     )
+    if device["engine"] == "tflm":
+        report.update(tflm_runtime_flash_bytes=device["tflm_runtime_flash_bytes"])
+        report.update(tflm_runtime_flash_basis=TFLM_RUNTIME_FLASH_BASIS)
+    else:
+        keys = ("network", "measurement", "engine_ram_bytes", "engine_flash_bytes", "engine_code_bytes", "measured")
+        report["kws_engine"] = {k: device[k] for k in keys}
+        report["kws_engine"]["ram_vs_tflm_arena"] = device["engine_ram_bytes"] / max(1, arena["total_bytes"])
+        if "engine_vs_litert_ref_max_lsb" in device:
+            parity["engine_vs_litert_ref_max_lsb"] = device["engine_vs_litert_ref_max_lsb"]
     report.update(extra)
     return report
 
@@ -104,15 +121,35 @@ def check_budget(report: dict, at_least: bool = False) -> None:
         )
 
 
-def precheck_budget(cost: Cost, target: Target, frontend: dict) -> None:
+def check_realtime(report: dict) -> None:
+    """Raise BudgetExceeded, one line naming the time one inference period needs, the period, and the flags."""
+    rt, t = report["realtime"], report["target"]
+    if rt["keeps_up"]:
+        return
+    kind = "measured" if rt["basis"].startswith("measured") else "estimated"
+    raise BudgetExceeded(
+        f"real time: one inference period needs {rt['period_load_ms']:.1f} ms on {t['name']} ({t['board']}) at "
+        f"{rt['clock_mhz']:g} MHz ({kind}: inference {rt['inference_ms']:.1f} ms + {rt['period_hops']} frontend hops "
+        f"{rt['frontend_ms']:.1f} ms) but the period is {rt['period_ms']:.0f} ms ({rt['period_hops']} hops of "
+        f"{rt['hop_ms']:g} ms); choose a longer --period-hops, a faster --clock-mhz or a smaller model "
+        "(kws grow --budget-mmacs)"
+    )
+
+
+def precheck_budget(cost: Cost, target: Target, frontend: dict, engine: str = "tflm") -> None:
     """Fail before converting when even lower bounds do not fit: int8 weights for flash, the activation peak for RAM.
 
     The measured arena is always >= the (in + out) activation peak and the .tflite always >= its int8 weights, so
-    a model that fails here would fail the measured check too, only minutes later.
+    a model that fails here would fail the measured check too, only minutes later. The kws engine needs no TFLM
+    runtime and works in place, so its bounds are the weights and the largest single activation tensor.
     """
+    if engine == "tflm":
+        runtime, activations = TFLM_RUNTIME_FLASH_OS_BYTES, cost.peak_activation_bytes
+    else:
+        runtime, activations = 0, max(int(np.prod(layer.out)) for layer in cost.per_layer)
     bounds = dict(
-        flash_bytes=cost.weight_bytes_int8 + TFLM_RUNTIME_FLASH_OS_BYTES + frontend["flash_bytes"],
-        ram_bytes=cost.peak_activation_bytes + frontend["ram_bytes"],
+        flash_bytes=cost.weight_bytes_int8 + runtime + frontend["flash_bytes"],
+        ram_bytes=activations + frontend["ram_bytes"],
     )
     budget = dict(flash_budget_bytes=target.flash_budget_bytes, ram_budget_bytes=target.ram_budget_bytes)
     check_budget(dict(bounds, budget=budget, target=target.to_dict()), at_least=True)
@@ -122,10 +159,15 @@ def _kb(n: int) -> str:
     return f"{n / 1024:.1f} KB"
 
 
+def _label(report: dict, key: str) -> str:
+    return "measured" if report["basis"][key].startswith("measured") else "estimate"
+
+
 def summary_rows(report: dict) -> list[tuple[str, str]]:
-    t, p, b = report["target"], report["parity"], report["budget"]
-    return [
-        ("target", f"{t['name']} on {t['board']}, {t['clock_mhz']:.0f} MHz"),
+    t, p, b, rt = report["target"], report["parity"], report["budget"], report["realtime"]
+    unit = "instructions" if report["engine"] == "kws" else "cycles"
+    rows = [
+        ("target", f"{t['name']} on {t['board']}, {t['clock_mhz']:.0f} MHz; engine {report['engine']}"),
         ("params / MACs", f"{report['params']:,} / {report['macs']:,}"),
         ("model (int8 .tflite)", f"{report['model_bytes']:,} B"),
         (
@@ -133,21 +175,44 @@ def summary_rows(report: dict) -> list[tuple[str, str]]:
             f"{report['tflm_arena_bytes']:,} B (head {report['tflm_arena']['head_bytes']:,}, "
             f"tail {report['tflm_arena']['tail_bytes']:,})",
         ),
+    ]
+    if report["engine"] == "kws":
+        e = report["kws_engine"]
+        rows.append(
+            (
+                "engine arena + scratch",
+                f"{e['engine_ram_bytes']:,} B ({e['ram_vs_tflm_arena']:.2f}x the TFLM arena); engine flash "
+                f"{e['engine_flash_bytes']:,} B, {e['engine_code_bytes']:,} B of it code",
+            )
+        )
+    rows += [
         (
-            "flash",
+            f"flash ({_label(report, 'flash_bytes')})",
             f"{_kb(report['flash_bytes'])} of {_kb(b['flash_budget_bytes'])} available "
             f"({'fits' if b['fits_flash'] else 'DOES NOT FIT'})",
         ),
         (
-            "RAM",
+            f"RAM ({_label(report, 'ram_bytes')})",
             f"{_kb(report['ram_bytes'])} of {_kb(b['ram_budget_bytes'])} available "
             f"({'fits' if b['fits_ram'] else 'DOES NOT FIT'})",
         ),
-        ("latency (estimate)", f"{report['latency_ms']:.1f} ms at {t['cycles_per_mac']} cycles/MAC"),
+        (
+            f"inference ({_label(report, 'latency_ms')})",
+            f"{report['latency_ms']:.1f} ms at {t['clock_mhz']:g} MHz ({rt['instructions_per_inference']:,} "
+            f"{unit}, {rt['instructions_per_inference'] / report['macs']:.2f}/MAC)",
+        ),
+        (
+            "real time",
+            f"{rt['period_load_ms']:.1f} ms per {rt['period_ms']:.0f} ms inference period "
+            f"({'keeps up' if rt['keeps_up'] else 'CANNOT KEEP UP'})",
+        ),
         ("float TFLite vs torch", f"max abs logit diff {p['float_tflite_vs_torch_max_abs_logit']:.2e}"),
         ("int8 vs float top-1", f"{100 * p['int8_vs_float_top1_agreement']:.1f}% agree on {p['clips']} test clips"),
         ("accuracy float / int8", f"{100 * p['float_tflite_accuracy']:.2f}% / {100 * p['int8_accuracy']:.2f}%"),
     ]
+    if "engine_vs_litert_ref_max_lsb" in p:
+        rows.append(("engine vs LiteRT (ref)", f"max {p['engine_vs_litert_ref_max_lsb']} LSB on the device's input"))
+    return rows
 
 
 def summary_table(report: dict) -> str:
@@ -164,7 +229,7 @@ def markdown(report: dict) -> str:
         "",
         "## Per layer",
         "",
-        "| layer | op | output | MACs | params | weight B | act B | est. ms |",
+        "| layer | op | output | MACs | params | weight B | act B | TFLM est. ms |",
         "|---|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in report["per_layer"]:
@@ -174,16 +239,15 @@ def markdown(report: dict) -> str:
             f"{r['latency_ms']:.2f} |"
         )
     t = report["target"]
+    lines += _engine_layers(report)
+    lines += ["", "## Bases", ""]
+    lines += [f"- {key}: {text}." for key, text in report["basis"].items()]
     lines += [
-        "",
-        "## Bases",
-        "",
-        f"- Latency: {t['cycles_per_mac']} cycles/MAC ({t['cycles_basis']}).",
-        f"- TFLM runtime flash {report['tflm_runtime_flash_bytes']:,} B: {report['tflm_runtime_flash_basis']}.",
+        f"- real time: {report['realtime']['basis']}.",
+        f"- per-layer est. ms: TFLM at {t['cycles_per_mac']} cycles/MAC ({t['cycles_basis']}).",
         f"- Frontend {report['frontend']['flash_bytes']:,} B flash, {report['frontend']['ram_bytes']:,} B RAM: "
         f"{report['frontend']['source']}.",
         f"- Reserve for the application: {t['reserve_flash_kb']} KB flash, {t['reserve_ram_kb']} KB RAM.",
-        "- Arena: TFLite Micro's RecordingMicroAllocator on the x86-64 host build (Cortex-M ~+1%).",
         "",
         "## Parity",
         "",
@@ -193,6 +257,20 @@ def markdown(report: dict) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _engine_layers(report: dict) -> list[str]:
+    e = report.get("kws_engine") or {}
+    if not e.get("measurement"):
+        return []
+    lines = ["", "## Engine layers (measured in QEMU)", "", "| layer | op | MACs | instructions | per MAC | in place |"]
+    lines.append("|---|---|---:|---:|---:|---|")
+    for layer, n in zip(e["network"]["layers"], e["measurement"]["layer_instructions"], strict=True):
+        per = f"{n / layer['macs']:.2f}" if layer["macs"] else ""
+        lines.append(
+            f"| {layer['name']} | {layer['op']} | {layer['macs']:,} | {n:,} | {per} | {'yes' * layer['in_place']} |"
+        )
+    return lines
 
 
 def write_report(out_dir: Path, report: dict) -> list[Path]:

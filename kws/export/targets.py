@@ -12,6 +12,10 @@ MLPerf Tiny measurement does, and exclude the MFCC frontend:
   (2.0), the conservative end of Arm's published Helium uplift for int8 convolutions.
 - cortex-m0plus: ARMv6-M, no DSP/SIMD, 1-cycle 32x32 multiplier on most parts; CMSIS-NN falls back to plain C
   loads + MUL + ADD per MAC; assumed 3x the M4 figure (25).
+These TFLM constants are used only for `kws export --engine tflm`. The default engine (kws.engine) is measured in
+QEMU on each target's own core (kws.engine.measure); engine_instructions_per_mac and
+frontend_instructions_per_hop below are those measurements on ds-cnn-s (bench/engine.py), used as labelled
+estimates only where the cross compiler or QEMU is missing, and by the TFLM path for the frontend's share.
 Reserves: flash and RAM kept for the application (Arduino core or Mbed OS, audio driver, stack, heap), stated
 per board: the model must fit what remains.
 """
@@ -39,6 +43,8 @@ class Target:
     reserve_flash_kb: int  # kept for the application and OS, never given to the model
     reserve_ram_kb: int
     qemu_machine: str | None = None
+    engine_instructions_per_mac: float = 0.0  # kws.engine on ds-cnn-s, measured in QEMU (bench/engine.py)
+    frontend_instructions_per_hop: int = 0  # the C frontend + rings per 20 ms hop, the same measurement
 
     @property
     def flash_bytes(self) -> int:
@@ -58,8 +64,12 @@ class Target:
         return (self.ram_kb - self.reserve_ram_kb) * 1024
 
     def latency_ms(self, macs: int) -> float:
-        """Estimated inference time: macs * cycles_per_mac / clock."""
+        """Estimated TFLM inference time: macs * cycles_per_mac / clock."""
         return macs * self.cycles_per_mac / (self.clock_mhz * 1e3)
+
+    def ms(self, instructions: float) -> float:
+        """Time of `instructions` at the clock, at 1 instruction per cycle (kws.engine.measure.INSTRUCTIONS_BASIS)."""
+        return instructions / (self.clock_mhz * 1e3)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -79,6 +89,9 @@ TARGETS: dict[str, Target] = {
         cycles_basis="estimate: no DSP/SIMD, plain-C CMSIS-NN, ~3x the M4's measured 8.2",
         reserve_flash_kb=24,
         reserve_ram_kb=6,
+        qemu_machine="mps2-an385",  # the ARMv6-M build on a Cortex-M3 machine (microbit has 16 KB RAM)
+        engine_instructions_per_mac=12.06,
+        frontend_instructions_per_hop=3_566_657,
     ),
     "cortex-m4": Target(
         name="cortex-m4",
@@ -93,6 +106,8 @@ TARGETS: dict[str, Target] = {
         reserve_flash_kb=128,
         reserve_ram_kb=48,
         qemu_machine="mps2-an386",
+        engine_instructions_per_mac=2.54,
+        frontend_instructions_per_hop=121_181,
     ),
     "cortex-m7": Target(
         name="cortex-m7",
@@ -107,6 +122,8 @@ TARGETS: dict[str, Target] = {
         reserve_flash_kb=128,
         reserve_ram_kb=48,
         qemu_machine="mps2-an500",
+        engine_instructions_per_mac=2.54,
+        frontend_instructions_per_hop=120_996,
     ),
     "cortex-m33": Target(
         name="cortex-m33",
@@ -121,6 +138,8 @@ TARGETS: dict[str, Target] = {
         reserve_flash_kb=96,
         reserve_ram_kb=40,
         qemu_machine="mps2-an505",
+        engine_instructions_per_mac=2.50,
+        frontend_instructions_per_hop=121_139,
     ),
     "cortex-m55": Target(
         name="cortex-m55",
@@ -135,6 +154,8 @@ TARGETS: dict[str, Target] = {
         reserve_flash_kb=128,
         reserve_ram_kb=48,
         qemu_machine="mps3-an547",
+        engine_instructions_per_mac=2.57,
+        frontend_instructions_per_hop=116_328,
     ),
 }
 
@@ -161,12 +182,16 @@ def resolve_target(
 
 
 def targets_table() -> str:
-    """The target list as a fixed-width table (what `kws targets` prints)."""
-    head = f"{'target':<14} {'board':<52} {'flash KB':>8} {'RAM KB':>7} {'MHz':>5} {'cyc/MAC':>7}  platform"
+    """The target list as a fixed-width table (what `kws targets` prints): instr/MAC is the kws engine on ds-cnn-s,
+    measured in QEMU on the core (bench/engine.py); TFLM cyc/MAC the stated estimate `--engine tflm` uses."""
+    head = (
+        f"{'target':<14} {'board':<52} {'flash KB':>8} {'RAM KB':>7} {'MHz':>5} {'instr/MAC':>9} {'TFLM cyc/MAC':>12}"
+    )
+    head += "  platform"
     rows = [head, "-" * len(head)]
     for t in TARGETS.values():
         rows.append(
             f"{t.name:<14} {t.board:<52} {t.flash_kb:>8} {t.ram_kb:>7} {t.clock_mhz:>5.0f} "
-            f"{t.cycles_per_mac:>7.2f}  {t.platform}"
+            f"{t.engine_instructions_per_mac:>9.2f} {t.cycles_per_mac:>12.2f}  {t.platform}"
         )
     return "\n".join(rows)
