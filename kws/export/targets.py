@@ -90,7 +90,7 @@ TARGETS: dict[str, Target] = {
         reserve_flash_kb=24,
         reserve_ram_kb=6,
         qemu_machine="mps2-an385",  # the ARMv6-M build on a Cortex-M3 machine (microbit has 16 KB RAM)
-        engine_instructions_per_mac=12.06,
+        engine_instructions_per_mac=12.11,
         frontend_instructions_per_hop=3_566_657,
     ),
     "cortex-m4": Target(
@@ -106,7 +106,7 @@ TARGETS: dict[str, Target] = {
         reserve_flash_kb=128,
         reserve_ram_kb=48,
         qemu_machine="mps2-an386",
-        engine_instructions_per_mac=2.54,
+        engine_instructions_per_mac=1.93,
         frontend_instructions_per_hop=121_181,
     ),
     "cortex-m7": Target(
@@ -122,7 +122,7 @@ TARGETS: dict[str, Target] = {
         reserve_flash_kb=128,
         reserve_ram_kb=48,
         qemu_machine="mps2-an500",
-        engine_instructions_per_mac=2.54,
+        engine_instructions_per_mac=1.93,
         frontend_instructions_per_hop=120_996,
     ),
     "cortex-m33": Target(
@@ -138,7 +138,7 @@ TARGETS: dict[str, Target] = {
         reserve_flash_kb=96,
         reserve_ram_kb=40,
         qemu_machine="mps2-an505",
-        engine_instructions_per_mac=2.50,
+        engine_instructions_per_mac=1.92,
         frontend_instructions_per_hop=121_139,
     ),
     "cortex-m55": Target(
@@ -154,7 +154,7 @@ TARGETS: dict[str, Target] = {
         reserve_flash_kb=128,
         reserve_ram_kb=48,
         qemu_machine="mps3-an547",
-        engine_instructions_per_mac=2.57,
+        engine_instructions_per_mac=1.93,
         frontend_instructions_per_hop=116_328,
     ),
 }
