@@ -43,6 +43,8 @@ def budget_of(cfg: GrowConfig) -> splitting.Budget:
         params=None if cfg.budget_kparams is None else int(cfg.budget_kparams * 1000),
         macs=None if cfg.budget_mmacs is None else int(cfg.budget_mmacs * 1e6),
         ram_bytes=None if cfg.budget_ram_kb is None else int(cfg.budget_ram_kb * 1024),
+        instructions=None if cfg.budget_ms is None else int(cfg.budget_ms * cfg.clock_mhz * 1e3),
+        core=cfg.core,
     )
 
 
@@ -56,9 +58,16 @@ def seed_spec(cfg: GrowConfig) -> models.ArchSpec:
 def check_budget(cfg: GrowConfig, spec: models.ArchSpec, num_classes: int) -> None:
     """A budget below the seed, or no budget at all, is a one-line error."""
     b = budget_of(cfg)
-    if b.params is None and b.macs is None and b.ram_bytes is None:
-        raise KwsError("give at least one budget: --budget-kparams, --budget-mmacs or --budget-ram-kb")
+    if b.params is None and b.macs is None and b.ram_bytes is None and b.instructions is None:
+        raise KwsError("give at least one budget: --budget-kparams, --budget-mmacs, --budget-ram-kb or --budget-ms")
     c = cost(spec, num_classes)
+    if b.instructions is not None:
+        ms = b.predicted_instructions(spec, num_classes) / (cfg.clock_mhz * 1e3)
+        if ms > cfg.budget_ms:
+            raise KwsError(
+                f"--budget-ms: the seed already needs {ms:.1f} ms per inference on {cfg.core} at {cfg.clock_mhz:g} "
+                f"MHz > budget {cfg.budget_ms:g}; raise the budget or --clock-mhz, or use a smaller --seed-width"
+            )
     for name, limit, have, unit in (
         ("--budget-kparams", b.params, c.params_deployed, "params"),
         ("--budget-mmacs", b.macs, c.macs, "MACs"),

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("cosine", "constant")
-COST_METRICS = ("params", "macs", "both")
+COST_METRICS = ("params", "macs", "both", "ms")  # ms: predicted instructions on the core (kws.engine.costmodel)
 SELECTORS = ("exact", "own", "random")
 FINISHES = ("continue", "retrain")
 SPLIT_SOLVERS = ("auto", "dense", "lanczos")
@@ -98,6 +98,12 @@ class GrowConfig:
     budget_kparams: float | None = None
     budget_mmacs: float | None = None
     budget_ram_kb: float | None = None
+    # time per inference on the target's core at its clock, predicted by the engine's cost model (fitted in QEMU,
+    # kws.engine.costmodel); `kws grow --target` sets it from the board's real-time budget
+    budget_ms: float | None = None
+    target: str | None = None  # the board the time budget was taken from (recorded; kws.export.targets)
+    core: str = "cortex-m4"
+    clock_mhz: float = 64.0
     seed_epochs: int = 6
     epochs_per_round: int = 1
     final_epochs: int = 31
@@ -107,7 +113,7 @@ class GrowConfig:
     max_width: int | None = 512
     eps: float = 1e-2
     tau: float = 0.0
-    cost_metric: str = "params"  # params | macs | both
+    cost_metric: str = "params"  # params | macs | both | ms
     selector: str = "exact"  # exact (S_own + S_dw) | own (public code's S_own) | random (ablation)
     # softplus surrogate for ReLU's a'': kws.splitting.SplitPassConfig's default, spelled out so that this
     # module needs no torch (tests/test_grow.py checks they agree)
@@ -129,7 +135,7 @@ class GrowConfig:
 
     def __post_init__(self) -> None:
         problems = []
-        for name in ("budget_kparams", "budget_mmacs", "budget_ram_kb"):
+        for name in ("budget_kparams", "budget_mmacs", "budget_ram_kb", "budget_ms", "clock_mhz"):
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value > 0):
                 problems.append(f"{flag(name)} {value} must be a finite number > 0")

@@ -179,3 +179,20 @@ def test_a_file_where_a_folder_is_expected_is_called_a_file(argv, tmp_path, caps
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert "is a file, expected a folder" in err and "does not exist" not in err and "\n" not in err, err
+
+
+def test_grow_target_sets_the_time_budget_from_the_board():
+    """--target cortex-m4: the Nano's 200 ms period less 10 frontend hops (121,173 instructions each, measured in
+    QEMU) at 64 MHz, by hand: 200 - 10 * 121173 / 64000 = 181.07 ms; typed flags win."""
+    from kws.cli.grow import target_budget
+    from kws.errors import KwsError
+    from kws.export.targets import TARGETS
+
+    hop = TARGETS["cortex-m4"].frontend_instructions_per_hop
+    got = target_budget({"target": "cortex-m4"})
+    assert got == dict(core="cortex-m4", clock_mhz=64.0, budget_ms=round(200 - 10 * hop / 64e3, 3))
+    assert 180 < got["budget_ms"] < 182
+    assert target_budget({"target": "cortex-m4", "budget_ms": 50.0})["budget_ms"] == 50.0
+    assert target_budget({"target": "cortex-m4", "clock_mhz": 128.0})["budget_ms"] == round(200 - 10 * hop / 128e3, 3)
+    with pytest.raises(KwsError, match="--target"):
+        target_budget({"target": "cortex-a53"})

@@ -71,3 +71,30 @@ def test_predicted_layers_match_qemu_on_an_unseen_spec(mini_root, tmp_path, core
     assert whole["instructions"] == pytest.approx(predicted.sum())  # the spec alone gives the same prediction
     assert whole["instructions"] == pytest.approx(measured.sum(), rel=0.05)
     assert whole["ram_bytes"] == net.ram_bytes
+
+
+def test_the_realtime_width_of_the_nano_holds_in_qemu(tmp_path):
+    """`kws targets`' real-time width for cortex-m4 (the Nano at 64 MHz), built and measured: its inference is
+    within the model's held-out error of the prediction, and with 10 frontend hops it keeps the 200 ms period."""
+    if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
+        pytest.skip("arm-none-eabi-gcc or qemu-system-arm not installed (make install)")
+    from conftest import bn_model
+
+    from kws.export import convert
+    from kws.export.targets import TARGETS, realtime_width
+    from kws.models import PRESETS
+
+    t = TARGETS["cortex-m4"]
+    width, ms = realtime_width(t)
+    assert 64 < width < 512
+    spec = PRESETS["ds-cnn-s"].uniform(width)
+    calibration = np.random.default_rng(0).normal(scale=4.0, size=(16, *spec.input_shape)).astype(np.float32)
+    fb = convert.to_tflite_int8(bn_model(spec), calibration)
+    generate(fb, tmp_path)
+    write_model_settings(fb, tmp_path)
+    write_clips(tmp_path, speed_clip())
+    run = run_app_image(build_app_image(tmp_path, tmp_path / "app.elf", "cortex-m4"), "cortex-m4")
+    measured_ms = float(run.inference_instructions[0]) / (t.clock_mhz * 1e3)
+    error = cm.load()["cores"]["cortex-m4"]["heldout_max_rel_error"]
+    assert measured_ms == pytest.approx(ms, rel=max(error, 0.02))
+    assert measured_ms + 10 * t.frontend_instructions_per_hop / (t.clock_mhz * 1e3) <= 200 * (1 + error)

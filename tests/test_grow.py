@@ -327,3 +327,14 @@ def test_demo_words_and_budget_are_checked_before_speaking_and_against_an_earlie
     shutil.copytree(yes_no_grown, tmp_path / "d" / "grown")  # an earlier demo grown on yes,no
     assert main(["demo", "--out", str(tmp_path / "d"), "--words", "yes,no,up"]) == 2
     assert "--words yes,no,up (the run's: yes,no" in capsys.readouterr().err
+
+
+def test_a_seed_over_the_time_budget_is_a_one_line_error():
+    from kws.grow import check_budget, seed_spec
+    from kws.recipe import GrowConfig
+
+    cfg = GrowConfig(budget_ms=0.5, core="cortex-m4", clock_mhz=64.0)
+    with pytest.raises(KwsError, match="--budget-ms: the seed already needs") as e:
+        check_budget(cfg, seed_spec(cfg), 12)
+    assert "\n" not in str(e.value) and "--clock-mhz" in str(e.value)
+    check_budget(GrowConfig(budget_ms=500.0), seed_spec(GrowConfig()), 12)  # a 32-wide seed fits 500 ms

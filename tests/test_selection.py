@@ -155,3 +155,28 @@ def test_bad_arguments_are_one_line_errors():
         select_splits(SPEC, eigs, Budget(), eps=0.0)
     over = select_splits(SPEC, eigs, Budget(params=10), eps=0.01)
     assert not over.chosen and "already exceeds" in over.stopped_reason
+
+
+@pytest.mark.parametrize("metric", ["params", "ms"])
+def test_a_time_budget_is_hard(metric):
+    """Budget.instructions: the grown spec's predicted instructions (kws.engine.costmodel, fitted in QEMU) never
+    exceed it, whatever the split is charged; with cost_metric ms each split is charged its marginal instructions."""
+    from kws.engine import costmodel
+
+    spec = PRESETS["seed"].uniform(12)
+    eigs = _random_eigs(spec, seed=3)
+    start = costmodel.instructions(spec, "cortex-m4")
+    budget = Budget(instructions=int(start * 1.5), core="cortex-m4")
+    sel = select_splits(spec, eigs, budget, eps=0.01, growth_cap=10.0, cost_metric=metric)
+    grown = costmodel.instructions(sel.new_spec, "cortex-m4")
+    assert sel.chosen and start < grown <= budget.instructions
+    assert "time budget" in sel.stopped_reason
+    # one more channel in any layer that still had candidates would have crossed it
+    for i, name in enumerate(spec.unit_layer_names):
+        widths = list(sel.new_spec.unit_widths)
+        widths[i] += 1
+        assert costmodel.instructions(sel.new_spec.with_unit_widths(widths), "cortex-m4") > budget.instructions or (
+            sum(1 for c in sel.chosen if c.layer == name) == spec.unit_widths[i]
+        )
+    over = select_splits(spec, eigs, Budget(instructions=int(start) - 1), eps=0.01)
+    assert not over.chosen and "time budget" in over.stopped_reason

@@ -1,4 +1,4 @@
-"""`kws grow`: grow a DS-CNN by splitting steepest descent up to a params / MACs / RAM budget.
+"""`kws grow`: grow a DS-CNN by splitting steepest descent up to a params / MACs / RAM / time budget.
 
 Defaults and choices come from kws.recipe.GrowConfig (torch-free); untyped flags stay out of the namespace, so with
 --resume the typed ones are checked against the run's grow_config.json / grow_data.json.
@@ -29,6 +29,18 @@ GROW_FLAGS = {
     "budget_ram_kb": (
         float,
         "max peak int8 activation RAM (the tensors live at once: a layer's input+output, SiLU 3 outputs), KiB",
+    ),
+    "budget_ms": (
+        float,
+        "max milliseconds per inference on --core at --clock-mhz, predicted by the engine's cost model (fitted in "
+        "QEMU, 1 instruction per cycle); --target sets it from the board's real-time budget",
+    ),
+    "clock_mhz": (float, "the core's clock for --budget-ms, MHz (--target: the board's)"),
+    "core": (str, "the core --budget-ms is counted on, one the cost model was fitted for (`kws targets`)"),
+    "target": (
+        str,
+        "take --core, --clock-mhz and --budget-ms from this target's board (`kws targets`): its 200 ms inference "
+        "period less the frontend's 10 hops (default: unset)",
     ),
     "seed_arch": (str, "seed preset or spec JSON"),
     "seed_width": (int, "uniform width of the seed's layers, channels; 0 keeps the preset's own widths"),
@@ -68,6 +80,25 @@ TRAIN_FLAGS = {"batch_size": (int, "clips per optimizer step"), "lr": (float, "p
 RECIPE_FIELDS = frozenset(f.name for f in fields(GrowConfig))
 
 
+def target_budget(typed: dict) -> dict:
+    """--target's core, clock and time budget, where not typed: the board's real-time budget for one inference
+    (the app's 10-hop, 200 ms period less the frontend's 10 hops, at the board's clock and 1 instruction/cycle)."""
+    from kws.device import DeviceConfig
+    from kws.errors import KwsError
+    from kws.export.targets import TARGETS
+    from kws.frontend import FrontendConfig
+
+    if typed["target"] not in TARGETS:
+        raise KwsError(f"--target: {typed['target']!r} is not one of {', '.join(TARGETS)}")
+    t = TARGETS[typed["target"]]
+    dev = DeviceConfig()
+    period_ms = dev.inference_period_hops * 1000.0 * FrontendConfig().hop_samples / FrontendConfig().sample_rate_hz
+    clock = typed.get("clock_mhz", t.clock_mhz)
+    frontend_ms = dev.inference_period_hops * t.frontend_instructions_per_hop / (clock * 1e3)
+    out = dict(core=typed.get("core", t.name), clock_mhz=clock, budget_ms=round(period_ms - frontend_ms, 3))
+    return {**out, **{k: typed[k] for k in ("core", "clock_mhz", "budget_ms") if k in typed}}
+
+
 def _flag(dest: str) -> str:
     return "--split-stride" if dest == "position_stride" else "--" + dest.replace("_", "-")
 
@@ -81,7 +112,7 @@ def register(sub) -> None:
     p = suppressing_parser(
         sub,
         "grow",
-        help="grow a DS-CNN from a seed under a params / MACs / RAM budget",
+        help="grow a DS-CNN from a seed under a params / MACs / RAM / time budget",
         description="Defaults are kws.recipe.GrowConfig's. With --resume every setting comes from the run in --out; "
         "a setting flag typed with it must equal the run's record.",
     )
@@ -125,6 +156,8 @@ def _grow(args) -> int:
     runtime = {k: typed.pop(k) for k in list(typed) if k not in RECIPE_FIELDS}
     if typed.get("seed_width") == 0:
         typed["seed_width"] = None
+    if typed.get("target"):
+        typed.update(target_budget(typed))
     base = grow_config(args.out) if runtime.get("resume") else GrowConfig()
     cfg = replace(base, **typed, train=replace(base.train, **train_typed))
     words = words_arg(runtime["words"]) if "words" in runtime else None

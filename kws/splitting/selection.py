@@ -7,7 +7,9 @@ next pointwise layer or classifier). That marginal cost grows as neighbouring la
 after every pick. Units are taken greedily by gain / cost -- what the LP relaxation of Wang et al.'s energy-aware
 splitting (arXiv 1910.03103) reduces to -- until the round's growth cap or a HARD budget would be exceeded.
 
-Budgets count deployed parameters (BN folded), MACs and the peak int8 activation bytes (input + output of a layer).
+Budgets count deployed parameters (BN folded), MACs, the peak int8 activation bytes (input + output of a layer)
+and the instructions of one inference on the target's core, predicted by the engine's cost model (kws.engine.
+costmodel, fitted in QEMU); with cost_metric "ms" a split is charged its marginal instructions.
 A layer whose next channel does not fit is closed for the round: widths only grow, so it would never fit again.
 """
 
@@ -23,7 +25,7 @@ from kws.cost import Cost, cost
 from kws.errors import KwsError
 from kws.models import ArchSpec
 
-COST_METRICS = ("params", "macs", "both")
+COST_METRICS = ("params", "macs", "both", "ms")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,6 +35,13 @@ class Budget:
     params: int | None = None
     macs: int | None = None
     ram_bytes: int | None = None  # peak int8 activation bytes, the TFLM arena head
+    instructions: int | None = None  # per inference on `core`, predicted by kws.engine.costmodel
+    core: str = "cortex-m4"
+
+    def predicted_instructions(self, spec: ArchSpec, num_classes: int = 12) -> float:
+        from kws.engine import costmodel
+
+        return costmodel.instructions(spec, self.core, num_classes)
 
 
 class Choice(NamedTuple):
@@ -83,19 +92,31 @@ class _Ledger:
             raise KwsError(f"selection: cost metric {cost_metric!r} is not one of {COST_METRICS}")
         if not growth_cap > 0:
             raise KwsError(f"selection: growth cap must be > 0 (a fraction of the current cost), got {growth_cap}")
-        self.spec, self.budget, self.num_classes = spec, budget, num_classes
+        self.spec, self.budget, self.num_classes, self.growth_cap = spec, budget, num_classes, growth_cap
         self.max_width, self.metric = max_width, cost_metric
         self.start = self.now = cost(spec, num_classes)
         self.widths = list(spec.unit_widths)
+        timed = budget.instructions is not None or cost_metric == "ms"
+        self.instr = {tuple(self.widths): budget.predicted_instructions(spec, num_classes)} if timed else {}
+        self.instr0 = self.instr.get(tuple(self.widths), 0.0)
         p0, m0 = self.start.params_deployed, self.start.macs
         self.cap_params = growth_cap * p0 if cost_metric in ("params", "both") else math.inf
         self.cap_macs = growth_cap * m0 if cost_metric in ("macs", "both") else math.inf
 
-    def over_budget(self) -> str | None:
-        return self._violation(self.now, check_caps=False)
+    def instructions(self, widths: list[int]) -> float:
+        """Predicted instructions per inference of the spec with these unit widths (memoized)."""
+        key = tuple(widths)
+        if key not in self.instr:
+            self.instr[key] = self.budget.predicted_instructions(self.spec.with_unit_widths(key), self.num_classes)
+        return self.instr[key]
 
-    def _violation(self, c: Cost, check_caps: bool = True) -> str | None:
+    def over_budget(self) -> str | None:
+        return self._violation(self.now, self.widths, check_caps=False)
+
+    def _violation(self, c: Cost, widths: list[int], check_caps: bool = True) -> str | None:
         b = self.budget
+        if b.instructions is not None and self.instructions(widths) > b.instructions:
+            return f"time budget {b.instructions:,} instructions on {b.core}"
         if b.params is not None and c.params_deployed > b.params:
             return f"params budget {b.params:,}"
         if b.macs is not None and c.macs > b.macs:
@@ -106,6 +127,12 @@ class _Ledger:
             return f"growth cap {self.cap_params:,.0f} params this round"
         if check_caps and c.macs - self.start.macs > self.cap_macs:
             return f"growth cap {self.cap_macs:,.0f} MACs this round"
+        if (
+            check_caps
+            and self.metric == "ms"
+            and self.instructions(widths) - self.instr0 > self.growth_cap * self.instr0
+        ):
+            return f"growth cap {self.growth_cap * self.instr0:,.0f} instructions this round"
         return None
 
     def marginal(self, layer: int) -> tuple[Cost | None, str | None]:
@@ -115,15 +142,20 @@ class _Ledger:
         widths = list(self.widths)
         widths[layer] += 1
         c = cost(self.spec.with_unit_widths(widths), self.num_classes)
-        return c, self._violation(c)
+        return c, self._violation(c, widths)
 
-    def price(self, c: Cost) -> float:
-        """The denominator of the greedy ratio: marginal params, MACs, or both relative to the round's start."""
+    def price(self, c: Cost, layer: int) -> float:
+        """The denominator of the greedy ratio: marginal params, MACs, both relative to the round's start, or
+        predicted instructions (ms) of one more channel in `layer`."""
         d_params, d_macs = c.params_deployed - self.now.params_deployed, c.macs - self.now.macs
         if self.metric == "params":
             return float(d_params)
         if self.metric == "macs":
             return float(max(d_macs, 1))
+        if self.metric == "ms":
+            grown = list(self.widths)
+            grown[layer] += 1
+            return max(self.instructions(grown) - self.instructions(self.widths), 1.0)
         return d_params / self.start.params_deployed + d_macs / self.start.macs
 
     def add(self, layer: int, c: Cost, unit: int, lam: float, gain: float) -> Choice:
@@ -203,7 +235,7 @@ def _greedy(ledger: _Ledger, queues: list[list[tuple[int, float]]], eps: float) 
                     reason = f"{ledger.spec.unit_layer_names[i]}: {why}"
                 continue
             gain = -(eps * eps / 2) * queues[i][0][1]
-            ratio = gain / ledger.price(c)
+            ratio = gain / ledger.price(c, i)
             if best is None or ratio > best[0]:
                 best = (ratio, i, c, gain)
         if best is None:
