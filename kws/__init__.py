@@ -40,6 +40,9 @@ Module map (one noun per module) and the dependency rule: imports point DOWN thi
     export       Keras rebuild, int8/float TFLite, ONNX, TFLM arena, C arrays, targets, footprint report
     engine       our own int8 engine: the exported .tflite as generated C over firmware_stub/engine kernels
     stream       streaming frontend + posterior-smoothing recognizer over long recordings
+    streamsynth  long recordings from one split's clips at known times over split-disjoint background noise
+    streameval   MLPerf-Tiny-style stream scoring (miss rate, FA/h), threshold sweeps, DET curve, operating point
+    streamreport the `kws stream-eval` job: both streams, the chosen operating point, its files and HTML
     report       the growth report (HTML + PNG)
     demo         the pipeline end to end on offline data (`make demo`)
     cli          argparse front end (`kws <verb>`); imports everything above, nothing imports it
