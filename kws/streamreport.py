@@ -42,6 +42,7 @@ def evaluate(
     seed: int = 0,
     max_minutes: float | None = None,
     espeak_sentences: int = 0,
+    unknown_per_keyword: float = 1.0,
     windows_ms: Sequence[int] = se.DEFAULT_WINDOWS_MS,
     target_fa_per_hour: float = 1.0,
     device: DeviceConfig = DeviceConfig(),
@@ -58,7 +59,12 @@ def evaluate(
     streams = {}
     for split in ss.STREAM_SPLITS:
         cfg = ss.StreamConfig(
-            split=split, seed=seed, snr_db=snr_db, max_minutes=max_minutes, espeak_sentences=espeak_sentences
+            split=split,
+            seed=seed,
+            snr_db=snr_db,
+            max_minutes=max_minutes,
+            espeak_sentences=espeak_sentences,
+            unknown_per_keyword=unknown_per_keyword,
         )
         rec = ss.synthesize(data_root, cfg, words)
         post = se.posteriors(rec.samples, scorer, device)
@@ -185,6 +191,8 @@ def load_operating_point(path: str | Path) -> tuple[DeviceConfig, dict]:
         device = DeviceConfig(**{k: v for k, v in record["device"].items() if k in fields})
     except FileNotFoundError:
         raise KwsError(f"--operating-point: {path} does not exist; run `kws stream-eval --out DIR` first") from None
+    except KwsError as e:
+        raise KwsError(f"--operating-point: {path}: {e}") from None
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise KwsError(f"--operating-point: {path} is not an operating_point.json of kws stream-eval ({e})") from None
     return device, record

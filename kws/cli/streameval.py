@@ -27,6 +27,7 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the clip order, gaps and noise offsets")
     p.add_argument("--minutes", type=float, help="cap each stream's length (default: as long as the split allows)")
     p.add_argument("--espeak-sentences", type=int, default=0, help="espeak-ng sentences as extra negatives (0-16)")
+    p.add_argument("--unknown-per-keyword", type=float, default=1.0, help="unknown-word clips per keyword (<= split's)")
     p.add_argument("--target-fa-per-hour", type=float, default=1.0, help="false alarms per hour on validation")
     p.add_argument("--windows-ms", default="200,500,1000,1500", help="averaging windows to sweep, comma-separated")
     p.add_argument("--save-audio", action="store_true", help="also write validation.wav and test.wav")
@@ -56,6 +57,8 @@ def _check(args: argparse.Namespace) -> None:
     if args.minutes is not None and not args.minutes > 0:
         raise KwsError(f"--minutes {args.minutes}: must be > 0")
     at_least("--espeak-sentences", args.espeak_sentences, 0)
+    if not (math.isfinite(args.unknown_per_keyword) and args.unknown_per_keyword >= 0):
+        raise KwsError(f"--unknown-per-keyword {args.unknown_per_keyword}: must be >= 0")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         max_minutes=args.minutes,
         espeak_sentences=args.espeak_sentences,
+        unknown_per_keyword=args.unknown_per_keyword,
         windows_ms=_windows(args.windows_ms),
         target_fa_per_hour=args.target_fa_per_hour,
         out_dir=args.out,
