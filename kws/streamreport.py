@@ -182,6 +182,33 @@ def html_report(result: dict, png: Path) -> str:
     )
 
 
+def add_to_export(out: Path, record: dict) -> list[str]:
+    """Beside an export made with --operating-point: its DET curve (stream_det.png) and a section of report.md
+    with the operating point and the streams' figures at it; returns those figures as lines."""
+    op, d = record["operating_point"], record["device"]
+    lines = [
+        f"kws_settings.h: window {d['average_window_ms']} ms, threshold {d['detection_threshold']:.3f}, min count "
+        f"{d['minimum_count']} (chosen on validation for {op['target_fa_per_hour']:g} FA/h"
+        + ("" if op["meets_target"] else ", not met")
+        + f"; SNR {record['snr_db']} dB, seed {record['seed']})"
+    ]
+    for split in ss.STREAM_SPLITS:
+        r = record[split]
+        lines.append(
+            f"{split} stream at it: {r['hours']:.3f} h, {r['words']} keywords, miss rate {100 * r['miss_rate']:.1f}%,"
+            f" {r['fa_per_hour']:.1f} FA/h"
+        )
+    png = Path(record.get("det_png", ""))
+    md = ["", "## Streaming (kws stream-eval)", "", *[f"- {line}" for line in lines]]
+    if png.is_file():
+        (out / "stream_det.png").write_bytes(png.read_bytes())
+        md += ["", "![DET curve](stream_det.png)"]
+    report_md = out / "report.md"
+    if report_md.is_file():
+        atomic_write_text(report_md, report_md.read_text() + "\n".join(md) + "\n")
+    return lines
+
+
 def load_operating_point(path: str | Path) -> tuple[DeviceConfig, dict]:
     """(DeviceConfig, the whole record) from an operating_point.json written by `kws stream-eval`."""
     path = Path(path)

@@ -220,3 +220,43 @@ def test_operating_point_file_errors_name_the_flag(tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps({"device": {"average_window_ms": 0}}))
     with pytest.raises(KwsError, match="--operating-point"):
         streamreport.load_operating_point(tmp_path / "bad.json")
+
+
+def test_export_operating_point_flag_passes_the_device_and_reports_the_figures(evaluated, tmp_path, capsys):
+    """`kws export --operating-point` hands the file's DeviceConfig to export_run (which gives it to
+    firmware.write_settings) and appends the streams' figures to report.md (export_run itself is stubbed)."""
+    import kws.export
+
+    out_dir, result = evaluated
+    seen = {}
+
+    def fake_export_run(model, out, **kw):
+        seen.update(kw)
+        (tmp_path / "exp").mkdir(exist_ok=True)
+        (tmp_path / "exp" / "report.md").write_text("# Export report\n")
+        return dict(files=[])
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(kws.export, "export_run", fake_export_run)
+        mp.setattr("kws.export.report.summary_table", lambda rep: "table")
+        op = str(out_dir / streamreport.OPERATING_POINT)
+        assert main(["export", "--model", "run", "--out", str(tmp_path / "exp"), "--operating-point", op]) == 0
+    device = seen["device"]
+    assert device.average_window_ms == result["device"]["average_window_ms"]
+    assert device.threshold_q(1 / 256) == result["operating_point"]["threshold_q"]
+    assert seen["stream"]["test"]["hours"] == pytest.approx(result["test"]["hours"])
+    assert "test stream at it" in capsys.readouterr().out
+    md = (tmp_path / "exp" / "report.md").read_text()
+    assert "## Streaming (kws stream-eval)" in md and (tmp_path / "exp" / "stream_det.png").is_file()
+
+
+def test_write_settings_takes_the_operating_point(evaluated, tmp_path):
+    from kws import firmware
+
+    out_dir, result = evaluated
+    device, _ = streamreport.load_operating_point(out_dir / streamreport.OPERATING_POINT)
+    firmware.write_settings(tmp_path, CFG, LABELS, 0.1, 0, 1 / 256, -128, "x", {}, device=device)
+    text = (tmp_path / "kws_settings.h").read_text()
+    assert f"#define KWS_RECOGNIZER_WINDOW_MS {result['device']['average_window_ms']}\n" in text
+    assert f"#define KWS_RECOGNIZER_THRESHOLD_Q {result['operating_point']['threshold_q']}\n" in text
+    assert f"#define KWS_RECOGNIZER_MIN_COUNT {result['device']['minimum_count']}\n" in text

@@ -127,7 +127,14 @@ def _report(model, frontend, labels, data, target, models, arena, checks, costs)
 
 
 def _write_device_files(
-    out: Path, int8: bytes, frontend: FrontendConfig, labels: list[str], rep: dict, target: Target, platform: str
+    out: Path,
+    int8: bytes,
+    frontend: FrontendConfig,
+    labels: list[str],
+    rep: dict,
+    target: Target,
+    platform: str,
+    device=None,
 ) -> list[str]:
     """model_data.h/.c, the firmware settings and, when available, the assembled project; returns file names."""
     q, sha = rep["quantization"], rep["model_sha256"]
@@ -159,6 +166,7 @@ def _write_device_files(
         figures,
         arena_bytes=rep["tflm_arena_bytes"],
         ops=ops,
+        **({"device": device} if device is not None else {}),  # a stream-eval operating point (kws.streamreport)
     )
     names = [Path(p).name for p in written]
     if hasattr(firmware, "assemble_project"):
@@ -180,6 +188,8 @@ def export_model(
     source: dict | None = None,
     task=None,
     progress: bool = True,
+    device=None,
+    stream: dict | None = None,
 ) -> dict:
     """Convert, check and measure `model` for `target`; write the artifacts and the report; return the report.
 
@@ -202,12 +212,12 @@ def export_model(
         models = _write_models(model.eval(), frontend, labels, data, out, meta, bar)
         arena, checks = _measure(model, models, data, bar)
     rep = _report(model, frontend, labels, data, target, models, arena, checks, costs)
-    rep.update(source=source or {}, platform=platform)
+    rep.update(source=source or {}, platform=platform, **({"stream": stream} if stream else {}))
     fits = rep["budget"]["fits_flash"] and rep["budget"]["fits_ram"]
     rep["files"] = (
         []
         if check_only or not fits
-        else _write_device_files(out, models["int8"], frontend, labels, rep, target, platform)
+        else _write_device_files(out, models["int8"], frontend, labels, rep, target, platform, device)
     )
     report.write_report(out, rep)
     if not check_only:
@@ -251,6 +261,8 @@ def export_run(
     platform: str | None = None,
     data_root: str | Path | None = None,
     progress: bool = True,
+    device=None,
+    stream: dict | None = None,
 ) -> dict:
     """Export a trained run directory (kws.checkpoint layout) for `target`; see export_model."""
     from kws.checkpoint import load_run
@@ -281,4 +293,6 @@ def export_run(
         source=source,
         task=run.task,
         progress=progress,
+        device=device,
+        stream=stream,
     )
