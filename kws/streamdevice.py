@@ -69,11 +69,43 @@ def build_stream_app(gen_dir: str | os.PathLike, exe: str | os.PathLike, backend
     return Path(exe)
 
 
-def run_stream_app(exe: str | os.PathLike, samples: np.ndarray, wav: str | os.PathLike, sample_rate_hz: int = 16000):
-    """Write samples (float in [-1, 1]) as 16-bit PCM to wav, run the app on it: (responses, dropped samples)."""
+QEMU_MAX_SECONDS = 120  # 3.8 MB of PCM: what fits in the mps2-an386 image's 4 MB of RAM beside the app
+
+
+def build_stream_image(gen_dir: str | os.PathLike, elf: str | os.PathLike) -> Path:
+    """The same app (generated engine) as a Cortex-M4 semihosting image for QEMU mps2-an386."""
+    from kws.engine.qemu import CORES
+
+    if shutil.which("arm-none-eabi-gcc") is None:
+        raise KwsError("stream check: arm-none-eabi-gcc not found; run `make install` (Debian)")
+    fw, gen, core = FIRMWARE_DIR, Path(gen_dir), CORES["cortex-m4"]
+    cmd = ["arm-none-eabi-gcc", "-std=c99", "-O2", "-mthumb", *core.cflags, "-ffunction-sections", "-fdata-sections"]
+    cmd += ["-Wall", "-Wextra", "-Werror", f"-DKWS_STREAM_MAX_SECONDS={QEMU_MAX_SECONDS}L"]
+    cmd += [f"-I{fw / d}" for d in ("src", "host", "engine")] + [f"-I{gen}"]
+    cmd += [str(fw / s) for s in (*APP_SOURCES, *HOST_SOURCES, "m4/startup.c")]
+    cmd += [str(gen / "kws_tables.c"), str(gen / "kws_net.c"), *map(str, sorted((fw / "engine").glob("kws_nn_*.c")))]
+    cmd += ["-T", str(fw / core.linker_script), "-Wl,--gc-sections", "--specs=rdimon.specs", "-o", str(elf), "-lm"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise KwsError(f"stream check: Cortex-M4 build failed: {(proc.stderr.strip().splitlines() or ['?'])[0]}")
+    return Path(elf)
+
+
+def run_stream_app(
+    exe: str | os.PathLike, samples: np.ndarray, wav: str | os.PathLike, sample_rate_hz: int = 16000, qemu=False
+):
+    """Write samples (float in [-1, 1]) as 16-bit PCM to wav, run the app on it (the host executable, or with
+    qemu the image of build_stream_image): (responses, dropped samples)."""
     pcm = np.clip(np.round(np.asarray(samples, np.float64) * 32768.0), -32768, 32767).astype(np.int16)
     sf.write(wav, pcm, sample_rate_hz, subtype="PCM_16")
-    proc = subprocess.run([str(exe), str(wav)], capture_output=True, text=True, timeout=900)
+    cmd = [str(exe), str(wav)]
+    if qemu:
+        if len(pcm) > QEMU_MAX_SECONDS * sample_rate_hz:
+            raise KwsError(f"stream check: QEMU runs at most {QEMU_MAX_SECONDS} s of audio")
+        semi = f"enable=on,target=native,arg=kws_stream,arg={Path(wav).resolve()}"
+        cmd = ["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none", "-serial", "none"]
+        cmd += ["-semihosting-config", semi, "-kernel", str(exe)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     if proc.returncode != 0:
         raise KwsError(f"stream check: {exe} exited {proc.returncode}: {proc.stderr.strip()[-200:]}")
     lines = proc.stdout.splitlines()

@@ -3,7 +3,9 @@
    recording on the host, fed one hop at a time as a microphone would, so the ring never overruns. Prints one line
    "TIME_MS LABEL_INDEX SCORE_Q IS_NEW" per inference (what kws_platform_respond received), then "dropped N".
    Linked with a model backend: the generated engine (kws_net.c) or the host stub. Settings (window, threshold,
-   period) are the generated kws_settings.h. Used by tests/test_streameval_c.py to check kws.stream against C. */
+   period) are the generated kws_settings.h. Used by tests/test_streameval_c.py to check kws.stream against C.
+   The same file runs in QEMU (mps2-an386, semihosting: the wav is read from the host, lines go to its stdout),
+   built with -DKWS_STREAM_MAX_SECONDS small enough for the emulated RAM (kws.streamdevice.build_stream_image). */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -12,7 +14,9 @@
 #include "kws_settings.h"
 #include "kws_wav.h"
 
+#ifndef KWS_STREAM_MAX_SECONDS
 #define KWS_STREAM_MAX_SECONDS 3600L
+#endif
 
 int main(int argc, char **argv) {
     if (argc != 2) {
