@@ -8,8 +8,9 @@ the recognizer kws_recognizer.c mirrors) and sweeps the recognizer's threshold f
 Reported per (model, SNR):
 - curve_test: the best over the sweep on the test stream (an oracle choice of window and threshold): miss rate
   at <= 1 FA/h and at <= 24 FA/h, FA/h at <= 5% and at <= 16% misses (None: the curve never gets there);
-- at_operating_point: the (window, threshold) chosen on validation for --target-fa-per-hour, and the test
-  stream's figures there (what the device would ship), with the worst keywords and the confusions;
+- at_operating_point / at_mlperf_operating_point: the (window, threshold) chosen on validation for
+  --target-fa-per-hour and for 24 FA/h, and the test stream's figures there (what the device would ship), with the
+  worst keywords, the wrong-keyword confusions and what the other false alarms fell on;
 - the hours scored on each stream.
 
 Run: PYTHONPATH=. .venv/bin/python bench/stream_quality.py --model EXPORT/model_int8.tflite --data DIR
@@ -32,35 +33,48 @@ def _worst(per_keyword: dict, n: int = 3) -> list[dict]:
     return sorted(rows, key=lambda r: -r["miss_rate"])[:n]
 
 
-def measure(model: str, data: str, snr_db: float, espeak: int, target: float, out: Path | None) -> dict:
-    t0 = time.time()
-    r = evaluate(
-        model,
-        data,
-        snr_db=snr_db,
-        espeak_sentences=espeak,
-        target_fa_per_hour=target,
-        out_dir=None if out is None else out / f"{Path(model).parent.name}_{snr_db:g}db",
+def _at(r: dict) -> dict:
+    test = r["test"]
+    return dict(
+        target_fa_per_hour=r["target_fa_per_hour"],
+        window_ms=r["device"]["average_window_ms"],
+        threshold=r["operating_point"]["threshold"],
+        minimum_count=r["device"]["minimum_count"],
+        meets_target_on_validation=r["operating_point"]["meets_target"],
+        validation=dict(miss_rate=r["validation"]["miss_rate"], fa_per_hour=r["validation"]["fa_per_hour"]),
+        test=dict(miss_rate=test["miss_rate"], fa_per_hour=test["fa_per_hour"]),
+        worst_keywords=_worst(test["per_keyword"]),
+        confusions=test["confusions"],
+        fa_sources=test["fa_sources"],
     )
-    test, curve = r["test"], r["curves"]["test"]["summary"]
+
+
+def measure(model: str, data: str, snr_db: float, espeak: int, target: float, out: Path | None) -> dict:
+    """One model at one SNR: the curves, and the test figures at the points chosen on validation for `target`
+    FA/h and for MLPerf's 24 FA/h."""
+    t0 = time.time()
+    runs = [
+        evaluate(
+            model,
+            data,
+            snr_db=snr_db,
+            espeak_sentences=espeak,
+            target_fa_per_hour=t,
+            out_dir=None if out is None else out / f"{Path(model).parent.name}_{snr_db:g}db_{t:g}fah",
+        )
+        for t in (target, MLPERF_BAR["fa_per_hour"])
+    ]
+    r = runs[0]
+    curve = r["curves"]["test"]["summary"]
     return dict(
         model=model,
         snr_db=snr_db,
-        hours=dict(validation=r["validation"]["hours"], test=test["hours"]),
-        keywords=dict(validation=r["validation"]["words"], test=test["words"]),
+        hours=dict(validation=r["validation"]["hours"], test=r["test"]["hours"]),
+        keywords=dict(validation=r["validation"]["words"], test=r["test"]["words"]),
         curve_test=curve,
-        at_operating_point=dict(
-            window_ms=r["device"]["average_window_ms"],
-            threshold=r["operating_point"]["threshold"],
-            minimum_count=r["device"]["minimum_count"],
-            meets_target_on_validation=r["operating_point"]["meets_target"],
-            validation=dict(miss_rate=r["validation"]["miss_rate"], fa_per_hour=r["validation"]["fa_per_hour"]),
-            test=dict(miss_rate=test["miss_rate"], fa_per_hour=test["fa_per_hour"]),
-            worst_keywords=_worst(test["per_keyword"]),
-            confusions=test["confusions"],
-            fa_sources=test["fa_sources"],
-        ),
-        mlperf_pass_on_curve=(curve["miss_rate_at_24_fa_per_hour"] or 1.0) <= MLPERF_BAR["miss_rate"],
+        at_operating_point=_at(r),
+        at_mlperf_operating_point=_at(runs[1]),
+        mlperf_pass_at_its_point=runs[1]["mlperf_pass"],
         seconds=round(time.time() - t0, 1),
     )
 
