@@ -225,14 +225,16 @@ def sweep(
 
 
 def choose_operating_point(points: Sequence[dict], target_fa_per_hour: float) -> dict:
-    """The lowest miss rate among the points with FA/h <= target (ties: fewer false alarms, then the higher
-    threshold, then the shorter window). When none meets the target: the point with the fewest false alarms,
-    with meets_target False."""
-    ok = [p for p in points if p["fa_per_hour"] <= target_fa_per_hour]
+    """The lowest miss rate among the points with FA/h <= target that detect at least one word (ties: fewer
+    false alarms, then the higher threshold, then the shorter window). When none meets the target (on a short
+    stream one false alarm may already exceed it): the point with the fewest false alarms that detects
+    something, with meets_target False."""
+    live = [p for p in points if p["miss_rate"] < 1.0] or list(points)  # "never fire" meets any FA target
+    ok = [p for p in live if p["fa_per_hour"] <= target_fa_per_hour]
     if ok:
         best = min(ok, key=lambda p: (p["miss_rate"], p["fa_per_hour"], -p["threshold_q"], p["window_ms"]))
     else:
-        best = min(points, key=lambda p: (p["fa_per_hour"], p["miss_rate"], -p["threshold_q"], p["window_ms"]))
+        best = min(live, key=lambda p: (p["fa_per_hour"], p["miss_rate"], -p["threshold_q"], p["window_ms"]))
     return dict(best, meets_target=bool(ok), target_fa_per_hour=target_fa_per_hour)
 
 

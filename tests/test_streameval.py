@@ -260,3 +260,16 @@ def test_write_settings_takes_the_operating_point(evaluated, tmp_path):
     assert f"#define KWS_RECOGNIZER_WINDOW_MS {result['device']['average_window_ms']}\n" in text
     assert f"#define KWS_RECOGNIZER_THRESHOLD_Q {result['operating_point']['threshold_q']}\n" in text
     assert f"#define KWS_RECOGNIZER_MIN_COUNT {result['device']['minimum_count']}\n" in text
+
+
+def test_operating_point_never_picks_never_firing_and_says_when_the_target_is_missed():
+    pts = [
+        dict(window_ms=500, threshold_q=256, miss_rate=1.0, fa_per_hour=0.0),
+        dict(window_ms=500, threshold_q=200, miss_rate=0.4, fa_per_hour=2.7),
+        dict(window_ms=1000, threshold_q=180, miss_rate=0.3, fa_per_hour=5.4),
+        dict(window_ms=1000, threshold_q=150, miss_rate=0.2, fa_per_hour=8.1),
+    ]
+    op = streameval.choose_operating_point(pts, 1.0)
+    assert (op["threshold_q"], op["meets_target"]) == (200, False)
+    op = streameval.choose_operating_point(pts, 6.0)
+    assert (op["window_ms"], op["threshold_q"], op["meets_target"]) == (1000, 180, True)
