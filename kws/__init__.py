@@ -39,6 +39,9 @@ this list (one name per line at a 4-space indent) and fails on any import that b
     export       package: Keras rebuild, int8/float TFLite, ONNX, TFLM arena, C arrays, targets, footprint report
     predict      predictors for run directories and TFLite files, the `kws eval` / `kws predict` jobs
     stream       streaming frontend + posterior-smoothing recognizer over long recordings
+    streamsynth  long recordings from one split's clips at known times over split-disjoint background noise
+    streameval   MLPerf-Tiny-style stream scoring (miss rate, FA/h), threshold sweeps, DET curve, operating point
+    streamreport the `kws stream-eval` job: both streams, the chosen operating point, its files and HTML
     report       the growth report (HTML + PNG)
     demo         the pipeline end to end on offline data (`make demo`)
     cli          package: argparse front end (`kws <verb>`); imports everything above, nothing but __main__ imports it

@@ -178,6 +178,10 @@ def write_report(run_dir: str | Path) -> Path:
     for key, title, fig in figures:
         data = _png(fig, out / f"{key}.png")
         parts.append(f'<h2>{html.escape(title)}</h2><img id="{key}" alt="{key}" src="data:image/png;base64,{data}">')
+    det = Path(((export or {}).get("stream") or {}).get("det_png", ""))  # an export made with --operating-point
+    if det.is_file():
+        data = base64.b64encode(det.read_bytes()).decode()
+        parts.append(f'<h2>Streaming DET curve</h2><img id="det" alt="det" src="data:image/png;base64,{data}">')
     page = (
         "<!doctype html><html><head><meta charset='utf-8'><title>kws growth report</title>"
         "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}img{max-width:100%}</style></head><body>"

@@ -27,4 +27,6 @@ void kws_platform_log(const char *msg) { fprintf(stderr, "%s\n", msg); }
 
 uint32_t kws_platform_host_response_count(void) { return s_count; }
 
+void kws_platform_host_reset_responses(void) { s_count = 0; }
+
 const kws_host_response_t *kws_platform_host_responses(void) { return s_responses; }

@@ -22,4 +22,7 @@ void kws_platform_host_push(const int16_t *samples, uint32_t n);
 uint32_t kws_platform_host_response_count(void);
 const kws_host_response_t *kws_platform_host_responses(void);
 
+/* Forgets the recorded responses (a long run prints them and starts over; the audio ring is untouched). */
+void kws_platform_host_reset_responses(void);
+
 #endif /* KWS_PLATFORM_HOST_H */

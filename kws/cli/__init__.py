@@ -18,7 +18,7 @@ from kws.errors import KwsError
 # kws.models.ACTIVATIONS, spelled out so that building the parser needs no torch (tests/test_cli_model.py checks).
 ACTIVATIONS = ("relu", "silu", "hardswish")
 # Modules in kws/cli/ that register verbs, in --help order.
-VERB_MODULES = ("data", "model", "grow", "export", "stream", "report", "demo")
+VERB_MODULES = ("data", "model", "grow", "export", "stream", "streameval", "report", "demo")
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):

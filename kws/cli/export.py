@@ -40,6 +40,11 @@ def register(sub) -> None:
     p.add_argument("--platform", choices=PLATFORMS, help="project shell (default: the target board's)")
     p.add_argument("--data", metavar="DIR", help="dataset root, when the run's recorded one has moved")
     p.add_argument("--json", action="store_true", help="print report.json instead of the table")
+    p.add_argument(
+        "--operating-point",
+        metavar="FILE",
+        help="operating_point.json of `kws stream-eval`: its window, threshold and min count go into kws_settings.h",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars on stderr (reading clips, MFCC, converting)")
     p.set_defaults(handler=_export)
 
@@ -56,6 +61,7 @@ def _export(args) -> int:
         raise KwsError(f"--calib-clips: must be >= 1, got {args.calib_clips}")
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise KwsError(f"--out {args.out} is a file, expected a folder; choose another --out")
+    device, stream = _operating_point(args.operating_point)
     report = export_run(
         args.model,
         args.out,
@@ -70,6 +76,8 @@ def _export(args) -> int:
         engine=args.engine,
         period_hops=args.period_hops,
         progress=not args.quiet,  # on a terminal or in a log alike: an export works for minutes
+        device=device,
+        stream=stream,
     )
     if args.json:
         print(json.dumps({k: v for k, v in report.items() if k != "calibration"}, indent=2))
@@ -79,7 +87,19 @@ def _export(args) -> int:
             f"wrote {args.out}/report.json, report.md"
             + (f" and {len(report['files'])} device files" if report["files"] else "")
         )
+    if stream:
+        from kws.streamreport import add_to_export
+
+        print("\n".join(add_to_export(Path(args.out), stream)))
     return 0
+
+
+def _operating_point(path: str | None):
+    if path is None:
+        return None, None
+    from kws.streamreport import load_operating_point
+
+    return load_operating_point(path)
 
 
 def _targets(args) -> int:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -214,6 +214,7 @@ def export_model(
     progress: bool = True,
     engine: str = "kws",
     device_config=None,
+    stream: dict | None = None,
 ) -> dict:
     """Convert, check and measure `model` for `target`; write the artifacts and the report; return the report.
 
@@ -250,7 +251,7 @@ def export_model(
         figures = _device(engine, models, frontend, labels, target, arena, dev, Path(tmp), costs.macs)
         bar.update()
         rep = _report(model, frontend, labels, data, target, models, arena, checks, costs, figures)
-        rep.update(source=source or {}, platform=platform)
+        rep.update(source=source or {}, platform=platform, **({"stream": stream} if stream else {}))
         fits = rep["budget"]["fits_flash"] and rep["budget"]["fits_ram"] and rep["realtime"]["keeps_up"]
         rep["files"] = (
             []
@@ -302,6 +303,8 @@ def export_run(
     progress: bool = True,
     engine: str = "kws",
     period_hops: int | None = None,
+    device=None,
+    stream: dict | None = None,
 ) -> dict:
     """Export a trained run directory (kws.checkpoint layout) for `target`; see export_model.
 
@@ -314,7 +317,9 @@ def export_run(
         raise KwsError(f"--engine: {engine!r} is not one of {', '.join(ENGINES)}")
     if period_hops is not None and period_hops < 1:
         raise KwsError(f"--period-hops: must be >= 1, got {period_hops}")
-    dev = DeviceConfig() if period_hops is None else DeviceConfig(inference_period_hops=period_hops)
+    dev = device if device is not None else DeviceConfig()  # device: a stream-eval operating point (kws.streamreport)
+    if period_hops is not None:
+        dev = replace(dev, inference_period_hops=period_hops)
 
     tgt = resolve_target(target, flash_kb=flash_kb, ram_kb=ram_kb, clock_mhz=clock_mhz)
     run = load_run(run_dir)
@@ -347,4 +352,5 @@ def export_run(
         progress=progress,
         engine=engine,
         device_config=dev,
+        stream=stream,
     )
