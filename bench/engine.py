@@ -58,19 +58,10 @@ PERIOD_HOPS = 10
 
 
 def _model(spec: ArchSpec, seed: int = 0):
-    """Untrained, BatchNorm statistics far from identity (as tests/conftest.bn_model), eval mode."""
-    import torch
+    """Untrained, BatchNorm statistics far from identity (kws.models.untrained), eval mode."""
+    from kws.models import untrained
 
-    from kws.models import create
-
-    torch.manual_seed(seed)
-    model = create(spec)
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.copy_(torch.rand(m.num_features, generator=g) - 0.5)
-            m.running_var.copy_(0.5 + torch.rand(m.num_features, generator=g))
-    return model.eval()
+    return untrained(spec, seed=seed)
 
 
 def _clips(n: int) -> np.ndarray:

@@ -41,6 +41,7 @@ this list (one name per line at a 4-space indent) and fails on any import that b
     stream       streaming frontend + posterior-smoothing recognizer over long recordings
     streamsynth  long recordings from one split's clips at known times over split-disjoint background noise
     streameval   MLPerf-Tiny-style stream scoring (miss rate, FA/h), threshold sweeps, DET curve, operating point
+    streamdevice the device app (generated engine) over a recording: host build and QEMU image, its responses
     streamreport the `kws stream-eval` job: both streams, the chosen operating point, its files and HTML
     report       the growth report (HTML + PNG)
     demo         the pipeline end to end on offline data (`make demo`)

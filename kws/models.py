@@ -305,3 +305,17 @@ def create(
 
 
 __all__ = ["ArchSpec", "DSCNN", "DSBlock", "PRESETS", "create", "resolve_arch", "same_padding"]
+
+
+def untrained(arch, activation: str | None = None, seed: int = 0) -> nn.Module:
+    """An untrained DS-CNN in eval mode whose BatchNorm statistics are far from identity (means in [-0.5, 0.5),
+    variances in [0.5, 1.5)): what speed and bit-exactness checks run, since a wrong BN fold or quantization then
+    shows and speed does not depend on the weights. Seeded, so deterministic."""
+    torch.manual_seed(seed)
+    model = create(arch, activation=activation)
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.copy_(torch.rand(m.num_features, generator=g) - 0.5)
+            m.running_var.copy_(0.5 + torch.rand(m.num_features, generator=g))
+    return model.eval()

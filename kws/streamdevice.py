@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from kws.device import DeviceConfig
 from kws.errors import KwsError
-from kws.firmware import FIRMWARE_DIR, DeviceConfig
+from kws.firmware import FIRMWARE_DIR
 
 APP_SOURCES = ("src/kws_fft.c", "src/kws_frontend.c", "src/kws_ring.c", "src/kws_recognizer.c", "src/kws_app.c")
 HOST_SOURCES = ("host/kws_platform_host.c", "host/kws_wav.c", "host/kws_stream_main.c")
@@ -74,17 +75,15 @@ QEMU_MAX_SECONDS = 120  # 3.8 MB of PCM: what fits in the mps2-an386 image's 4 M
 
 def build_stream_image(gen_dir: str | os.PathLike, elf: str | os.PathLike) -> Path:
     """The same app (generated engine) as a Cortex-M4 semihosting image for QEMU mps2-an386."""
-    from kws.engine.qemu import CORES
+    from kws.engine.build import KERNEL_SOURCES
+    from kws.engine.qemu import compile_command
 
-    if shutil.which("arm-none-eabi-gcc") is None:
-        raise KwsError("stream check: arm-none-eabi-gcc not found; run `make install` (Debian)")
-    fw, gen, core = FIRMWARE_DIR, Path(gen_dir), CORES["cortex-m4"]
-    cmd = ["arm-none-eabi-gcc", "-std=c99", "-O2", "-mthumb", *core.cflags, "-ffunction-sections", "-fdata-sections"]
-    cmd += ["-Wall", "-Wextra", "-Werror", f"-DKWS_STREAM_MAX_SECONDS={QEMU_MAX_SECONDS}L"]
-    cmd += [f"-I{fw / d}" for d in ("src", "host", "engine")] + [f"-I{gen}"]
+    fw, gen = FIRMWARE_DIR, Path(gen_dir)
+    cmd = compile_command("cortex-m4", gen)  # the core's flags, include paths and linker script (kws.engine.qemu)
+    cmd += [f"-I{fw / 'host'}", f"-DKWS_STREAM_MAX_SECONDS={QEMU_MAX_SECONDS}L"]
     cmd += [str(fw / s) for s in (*APP_SOURCES, *HOST_SOURCES, "m4/startup.c")]
-    cmd += [str(gen / "kws_tables.c"), str(gen / "kws_net.c"), *map(str, sorted((fw / "engine").glob("kws_nn_*.c")))]
-    cmd += ["-T", str(fw / core.linker_script), "-Wl,--gc-sections", "--specs=rdimon.specs", "-o", str(elf), "-lm"]
+    cmd += [str(gen / "kws_tables.c"), str(gen / "kws_net.c"), *map(str, KERNEL_SOURCES)]
+    cmd += ["--specs=rdimon.specs", "-o", str(elf), "-lm"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise KwsError(f"stream check: Cortex-M4 build failed: {(proc.stderr.strip().splitlines() or ['?'])[0]}")

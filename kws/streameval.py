@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from kws import stream
+from kws.device import DeviceConfig
 from kws.errors import KwsError
-from kws.firmware import DeviceConfig
 
 HIT_WINDOW_S = 1.0  # after the word's end
 DEBOUNCE_S = 1.0

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from kws import streameval as se
 from kws import streamsynth as ss
+from kws.device import DeviceConfig
 from kws.errors import KwsError
 from kws.files import atomic_write_text
-from kws.firmware import DeviceConfig
 
 OPERATING_POINT = "operating_point.json"
 DET_PNG = "det.png"

@@ -76,17 +76,7 @@ def load_bench(name: str):
 
 
 def bn_model(arch, activation: str = "relu", seed: int = 0):
-    """An untrained DS-CNN in eval mode whose BatchNorm statistics are far from identity (means in [-0.5, 0.5),
-    variances in [0.5, 1.5)), so that a wrong BN fold or a wrong quantization shows up; seeded, so deterministic."""
-    import torch
+    """kws.models.untrained: BatchNorm statistics far from identity, so a wrong BN fold or quantization shows."""
+    from kws.models import untrained
 
-    from kws.models import create
-
-    torch.manual_seed(seed)
-    model = create(arch, activation=activation)
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.copy_(torch.rand(m.num_features, generator=g) - 0.5)
-            m.running_var.copy_(0.5 + torch.rand(m.num_features, generator=g))
-    return model.eval()
+    return untrained(arch, activation, seed)

@@ -17,7 +17,7 @@ from kws import frontend as fe
 from kws import stream, streameval, streamreport
 from kws import streamsynth as ss
 from kws.cli import main
-from kws.firmware import DeviceConfig
+from kws.device import DeviceConfig
 
 CFG = fe.FrontendConfig()
 LABELS = ["_silence_", "_unknown_", "yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]

@@ -19,8 +19,8 @@ from engine_support import tflite
 from kws import stream, streameval
 from kws import streamdevice as sd
 from kws import streamsynth as ss
+from kws.device import DeviceConfig
 from kws.export.tflite_model import write_meta
-from kws.firmware import DeviceConfig
 from kws.frontend import FrontendConfig
 
 LABELS = ["_silence_", "_unknown_", "yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
