@@ -273,3 +273,15 @@ def test_operating_point_never_picks_never_firing_and_says_when_the_target_is_mi
     assert (op["threshold_q"], op["meets_target"]) == (200, False)
     op = streameval.choose_operating_point(pts, 6.0)
     assert (op["window_ms"], op["threshold_q"], op["meets_target"]) == (1000, 180, True)
+
+
+def test_cli_subprocess_bad_flag_is_one_line(mini_root, tmp_path):
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "kws", "stream-eval", "--model", "m.tflite", "--data", str(mini_root)]
+    cmd += ["--out", str(tmp_path / "o"), "--windows-ms", "0"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
+        "kws stream-eval: error: --windows-ms '0': give comma-separated windows in ms, each >= 1 (e.g. 500,1000)"
+    ]
