@@ -90,12 +90,10 @@ def target_budget(typed: dict) -> dict:
 
     if typed["target"] not in TARGETS:
         raise KwsError(f"--target: {typed['target']!r} is not one of {', '.join(TARGETS)}")
-    t = TARGETS[typed["target"]]
-    dev = DeviceConfig()
-    period_ms = dev.inference_period_hops * 1000.0 * FrontendConfig().hop_samples / FrontendConfig().sample_rate_hz
+    t, fe = TARGETS[typed["target"]], FrontendConfig()
     clock = typed.get("clock_mhz", t.clock_mhz)
-    frontend_ms = dev.inference_period_hops * t.frontend_instructions_per_hop / (clock * 1e3)
-    out = dict(core=typed.get("core", t.name), clock_mhz=clock, budget_ms=round(period_ms - frontend_ms, 3))
+    budget = t.inference_budget_ms(DeviceConfig().inference_period_hops, fe.hop_ms, clock)
+    out = dict(core=typed.get("core", t.name), clock_mhz=clock, budget_ms=round(budget, 3))
     return {**out, **{k: typed[k] for k in ("core", "clock_mhz", "budget_ms") if k in typed}}
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from kws.engine.graph import Graph, read_tflite
 from kws.engine.layers import Layer
 from kws.engine.lower import lower
-from kws.engine.plan import Plan, plan_memory
+from kws.engine.plan import Plan, best_plan, plan_memory
 from kws.files import atomic_write_text
 
 KERNEL = dict(
@@ -219,13 +219,11 @@ def generate(flatbuffer: bytes, out_dir: str | os.PathLike, tabulate: bool = Tru
     fuse: stream a conv into the depthwise after it (kws.engine.plan) where that lowers the RAM; fuse=False keeps
     every layer's output whole (tests that read each layer's output through KWS_NET_DUMP)."""
     graph = read_tflite(flatbuffer)
-    layers = lower(graph, tabulate=tabulate)
-    plan = plan_memory(graph, layers, fuse=False)
-    if fuse:  # fusion takes the fused depthwise out of place: keep it only where the arena shrinks
-        fused_layers = lower(graph, tabulate=tabulate)
-        fused = plan_memory(graph, fused_layers, fuse=True)
-        if fused.arena_bytes + fused.scratch_bytes < plan.arena_bytes + plan.scratch_bytes:
-            layers, plan = fused_layers, fused
+    if fuse:
+        layers, plan = best_plan(graph, lambda: lower(graph, tabulate=tabulate))
+    else:
+        layers = lower(graph, tabulate=tabulate)
+        plan = plan_memory(graph, layers, fuse=False)
     macs = sum(x.macs for x in layers)
     const_bytes = sum(x.weight_bytes for x in layers)
     sha = hashlib.sha256(flatbuffer).hexdigest()

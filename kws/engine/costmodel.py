@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kws.engine.spec import engine_memory, spec_layers
+from kws.engine.spec import engine_plan
 from kws.errors import KwsError
 from kws.models import resolve_arch
 
@@ -140,21 +140,13 @@ def load(path: str | None = None) -> dict:
     return data
 
 
-def cores() -> tuple[str, ...]:
-    return tuple(load()["cores"])
-
-
 def predict(arch, core: str = "cortex-m4", num_classes: int = 12) -> dict:
     """{'instructions': per inference, 'per_layer': [...], 'error': the fit's stated relative error on held-out
     specs, 'ram_bytes': the engine's arena + scratch} for the default (fused, tabulated) engine of `arch`."""
     data = load()
     if core not in data["cores"]:
         raise KwsError(f"cost model: no fit for core {core!r}; fitted: {', '.join(data['cores'])}")
-    spec = resolve_arch(arch)
-    plan = engine_memory(spec, num_classes)
-    _, layers = spec_layers(spec, num_classes)
-    if plan.fused:  # the fused chain as the planner chose it
-        layers = _fused_layers(spec, num_classes)
+    layers, plan = engine_plan(resolve_arch(arch), num_classes)
     per = predict_calls(layers, plan.fused, data["cores"][core]["coefficients"])
     return dict(
         instructions=float(sum(per)),
@@ -162,14 +154,6 @@ def predict(arch, core: str = "cortex-m4", num_classes: int = 12) -> dict:
         error=float(data["cores"][core]["heldout_max_rel_error"]),
         ram_bytes=plan.arena_bytes + plan.scratch_bytes,
     )
-
-
-def _fused_layers(spec, num_classes: int):
-    from kws.engine.plan import plan_memory
-
-    graph, layers = spec_layers(spec, num_classes)
-    plan_memory(graph, layers, fuse=True)
-    return layers
 
 
 def instructions(arch, core: str = "cortex-m4", num_classes: int = 12) -> float:

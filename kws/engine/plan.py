@@ -133,3 +133,16 @@ def plan_memory(graph: Graph, layers: list[Layer], fuse: bool = True) -> Plan:
     arena = max((o + s for o, s, _, _ in placed), default=0)
     scratch = -(-max((layer.scratch_bytes for layer in layers), default=0) // ALIGN) * ALIGN
     return Plan(offsets, arena, scratch, frozenset(in_place), frozenset(rings))
+
+
+def best_plan(graph, make_layers) -> tuple[list[Layer], Plan]:
+    """(layers, plan) of the smaller of the unfused and the fused plan (fusion takes the fused depthwise out of
+    place, so it is kept only where arena + scratch shrink). make_layers() gives fresh layers: planning sets
+    their fields."""
+    layers = make_layers()
+    plan = plan_memory(graph, layers, fuse=False)
+    fused_layers = make_layers()
+    fused = plan_memory(graph, fused_layers, fuse=True)
+    if fused.arena_bytes + fused.scratch_bytes < plan.arena_bytes + plan.scratch_bytes:
+        return fused_layers, fused
+    return layers, plan

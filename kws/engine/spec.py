@@ -2,8 +2,8 @@
 
 spec_layers() lists the kernel calls kws.engine.lower() makes of the exported int8 graph of `spec` (conv, then
 per block depthwise and pointwise, each followed by its activation table unless ReLU is fused; then the global
-pool, the classifier and softmax), with the shapes and the fields the planner reads. engine_memory() runs the
-engine's own planner (kws.engine.plan, fused and not, keeping the smaller, as kws.engine.codegen does) on them,
+pool, the classifier and softmax), with the shapes and the fields the planner reads. engine_plan() runs the
+engine's own planner (kws.engine.plan.best_plan, the one kws.engine.codegen uses) on them,
 so the RAM a growth run counts is exactly the arena and scratch the exported engine will declare
 (tests/test_engine_spec.py checks it against generate() on real exports).
 """
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 
 from kws.engine.layers import Layer
-from kws.engine.plan import Plan, plan_memory
+from kws.engine.plan import Plan, best_plan, plan_memory
 from kws.models import ArchSpec, resolve_arch
 
 
@@ -79,16 +79,17 @@ def spec_layers(arch, num_classes: int = 12) -> tuple[SpecGraph, list[Layer]]:
     return graph, layers
 
 
+def engine_plan(arch, num_classes: int = 12, fuse: bool = True) -> tuple[list[Layer], Plan]:
+    """(layers, memory plan) of the generated engine of `arch`, fused as kws.engine.codegen.generate fuses."""
+    graph, layers = spec_layers(arch, num_classes)
+    if fuse:
+        return best_plan(graph, lambda: spec_layers(arch, num_classes)[1])
+    return layers, plan_memory(graph, layers, fuse=False)
+
+
 def engine_memory(arch, num_classes: int = 12, fuse: bool = True) -> Plan:
     """The memory plan (arena + scratch) the generated engine of `arch` declares."""
-    graph, layers = spec_layers(arch, num_classes)
-    plan = plan_memory(graph, layers, fuse=False)
-    if fuse:
-        graph, fused_layers = spec_layers(arch, num_classes)
-        fused = plan_memory(graph, fused_layers, fuse=True)
-        if fused.arena_bytes + fused.scratch_bytes < plan.arena_bytes + plan.scratch_bytes:
-            return fused
-    return plan
+    return engine_plan(arch, num_classes, fuse)[1]
 
 
 def engine_ram_bytes(arch, num_classes: int = 12) -> int:

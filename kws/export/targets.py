@@ -71,6 +71,12 @@ class Target:
         """Time of `instructions` at the clock, at 1 instruction per cycle (kws.engine.measure.INSTRUCTIONS_BASIS)."""
         return instructions / (self.clock_mhz * 1e3)
 
+    def inference_budget_ms(self, period_hops: int = 10, hop_ms: float = 20.0, clock_mhz: float | None = None) -> float:
+        """The time one inference may take to keep the app's period (period_hops hops of hop_ms): the period less
+        the frontend's instructions for those hops, at clock_mhz (default the board's) and 1 instruction/cycle."""
+        clock = clock_mhz or self.clock_mhz
+        return period_hops * hop_ms - period_hops * self.frontend_instructions_per_hop / (clock * 1e3)
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -181,15 +187,15 @@ def resolve_target(
     return target
 
 
-def realtime_width(target: Target, period_ms: float = 200.0, hops: int = 10) -> tuple[int, float] | None:
-    """The largest uniform width of the ds-cnn-s geometry whose inference plus `hops` frontend hops fits the
-    period at the board's clock, and its predicted ms per inference (kws.engine.costmodel, fitted in QEMU; 1
-    instruction per cycle); None when the core has no fit or not even width 1 keeps up."""
+def realtime_width(target: Target, period_hops: int = 10, hop_ms: float = 20.0) -> tuple[int, float] | None:
+    """The largest uniform width of the ds-cnn-s geometry whose inference fits Target.inference_budget_ms, and its
+    predicted ms per inference (kws.engine.costmodel, fitted in QEMU; 1 instruction per cycle); None when the core
+    has no fit or not even width 1 keeps up."""
     from kws.engine import costmodel
     from kws.errors import KwsError
     from kws.models import PRESETS
 
-    budget = (period_ms * target.clock_mhz * 1e3) - hops * target.frontend_instructions_per_hop
+    budget = target.inference_budget_ms(period_hops, hop_ms) * target.clock_mhz * 1e3
     base = PRESETS["ds-cnn-s"]
 
     def instr(w: int) -> float:
