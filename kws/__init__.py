@@ -38,6 +38,8 @@ this list (one name per line at a 4-space indent) and fails on any import that b
     grow         the growth loop (`kws grow`), its rounds, checkpoints and growth report data (JSON, Markdown)
     export       package: Keras rebuild, int8/float TFLite, ONNX, TFLM arena, C arrays, targets, footprint report
     predict      predictors for run directories and TFLite files, the `kws eval` / `kws predict` jobs
+    devicecheck  after `kws grow`: the grown model exported with the engine, measured in QEMU, beside its
+                 budgets and the figures growth predicted (device_check.json)
     stream       streaming frontend + posterior-smoothing recognizer over long recordings
     streamsynth  long recordings from one split's clips at known times over split-disjoint background noise
     streameval   MLPerf-Tiny-style stream scoring (miss rate, FA/h), threshold sweeps, DET curve, operating point

@@ -1,4 +1,5 @@
-"""How the device streams (DeviceConfig) and which board projects deploy/ provides (PLATFORMS).
+"""How the device streams (DeviceConfig), which board projects deploy/ provides (PLATFORMS), which engines run the
+network (ENGINES).
 
 Torch-free, so the command line reads its defaults and choices here (tests/test_cli_train.py checks that building
 the parser imports no torch). kws.firmware writes these settings into kws_settings.h; kws.stream runs the same
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
     from kws.frontend import FrontendConfig
 
 PLATFORMS = ("arduino", "mbed")  # the platform shells in deploy/
+# the network's runtime: kws, our generated int8 engine (kws.engine, the default); tflm, TensorFlow Lite Micro
+ENGINES = ("kws", "tflm")
 
 
 @dataclass(frozen=True, kw_only=True)

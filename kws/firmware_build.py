@@ -19,7 +19,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from kws.device import PLATFORMS
+from kws.device import ENGINES, PLATFORMS
 from kws.errors import KwsError
 from kws.files import atomic_write_json, atomic_write_text
 from kws.firmware import FIRMWARE_DIR, REPO, write_default_settings
@@ -102,7 +102,7 @@ def assemble_project(
     gen = Path(generated_dir) if generated_dir else None
     if gen is None or not (gen / "kws_settings.h").is_file():
         raise KwsError(f"assemble_project: {gen}/kws_settings.h missing; write_settings() into that folder first")
-    if engine not in ("kws", "tflm"):
+    if engine not in ENGINES:
         raise KwsError(f"--engine {engine!r}: choose kws or tflm")
     if engine == "kws" and not (gen / "kws_net.c").is_file():
         raise KwsError(f"assemble_project: {gen}/kws_net.c missing; run `kws export` (engine kws) into that folder")

@@ -43,8 +43,27 @@ def budget_of(cfg: GrowConfig) -> splitting.Budget:
         params=None if cfg.budget_kparams is None else int(cfg.budget_kparams * 1000),
         macs=None if cfg.budget_mmacs is None else int(cfg.budget_mmacs * 1e6),
         ram_bytes=None if cfg.budget_ram_kb is None else int(cfg.budget_ram_kb * 1024),
+        flash_bytes=None if cfg.budget_flash_kb is None else int(cfg.budget_flash_kb * 1024),
         instructions=None if cfg.budget_ms is None else int(cfg.budget_ms * cfg.clock_mhz * 1e3),
         core=cfg.core,
+        engine=cfg.engine,
+    )
+
+
+USE_KEYS = ("params", "macs", "ram_bytes", "flash_bytes", "instructions")
+
+
+def budget_figures(cfg: GrowConfig, spec: models.ArchSpec, num_classes: int) -> dict:
+    """What each budget counts for `spec` (None where the budget is unset and the count needs the engine)."""
+    b, c = budget_of(cfg), cost(spec, num_classes)
+    timed = b.instructions is not None or cfg.engine == "kws"
+    instr = b.predicted_instructions(spec, num_classes) if timed else None
+    return dict(
+        params=c.params_deployed,
+        macs=c.macs,
+        ram_bytes=b.ram_of(spec, c, num_classes),
+        flash_bytes=b.flash_of(spec, num_classes) if cfg.engine == "kws" else None,
+        instructions=None if instr is None else int(round(instr)),
     )
 
 
@@ -58,20 +77,25 @@ def seed_spec(cfg: GrowConfig) -> models.ArchSpec:
 def check_budget(cfg: GrowConfig, spec: models.ArchSpec, num_classes: int) -> None:
     """A budget below the seed, or no budget at all, is a one-line error."""
     b = budget_of(cfg)
-    if b.params is None and b.macs is None and b.ram_bytes is None and b.instructions is None:
-        raise KwsError("give at least one budget: --budget-kparams, --budget-mmacs, --budget-ram-kb or --budget-ms")
+    if all(x is None for x in (b.params, b.macs, b.ram_bytes, b.flash_bytes, b.instructions)):
+        raise KwsError(
+            "give at least one budget: --budget-kparams, --budget-mmacs, --budget-ram-kb, --budget-flash-kb, "
+            "--budget-ms or --target"
+        )
     c = cost(spec, num_classes)
     if b.instructions is not None:
-        ms = b.predicted_instructions(spec, num_classes) / (cfg.clock_mhz * 1e3)
+        ms = b.charged_instructions(spec, num_classes) / (cfg.clock_mhz * 1e3)
         if ms > cfg.budget_ms:
             raise KwsError(
-                f"--budget-ms: the seed already needs {ms:.1f} ms per inference on {cfg.core} at {cfg.clock_mhz:g} "
+                f"--budget-ms: the seed already needs {ms:.1f} ms per inference (predicted, with the cost model's "
+                f"stated error) on {cfg.core} at {cfg.clock_mhz:g} "
                 f"MHz > budget {cfg.budget_ms:g}; raise the budget or --clock-mhz, or use a smaller --seed-width"
             )
     for name, limit, have, unit in (
         ("--budget-kparams", b.params, c.params_deployed, "params"),
         ("--budget-mmacs", b.macs, c.macs, "MACs"),
-        ("--budget-ram-kb", b.ram_bytes, c.peak_activation_bytes, "activation bytes"),
+        ("--budget-ram-kb", b.ram_bytes, b.ram_of(spec, c, num_classes), f"bytes of RAM ({cfg.engine} engine)"),
+        ("--budget-flash-kb", b.flash_bytes, b.flash_of(spec, num_classes) if b.flash_bytes else 0, "bytes of flash"),
     ):
         if limit is not None and have > limit:
             raise KwsError(
@@ -321,6 +345,7 @@ def _finish(
         _log(f"grow: final ({how}, {epochs} epochs): test {ev['acc']:.3f}")
     c = cost(grown.spec, num_classes)
     budget = budget_of(cfg)
+    predicted = budget_figures(cfg, grown.spec, num_classes)
     report = dict(
         config=cfg.to_dict(),
         rounds=records,
@@ -331,15 +356,18 @@ def _finish(
         macs=c.macs,
         peak_activation_bytes=c.peak_activation_bytes,
         total_epochs=total_epochs,
-        budget=dict(params=budget.params, macs=budget.macs, ram_bytes=budget.ram_bytes),
-        budget_use={
-            k: (v / lim if lim else None)
-            for k, v, lim in (
-                ("params", c.params_deployed, budget.params),
-                ("macs", c.macs, budget.macs),
-                ("ram_bytes", c.peak_activation_bytes, budget.ram_bytes),
-            )
-        },
+        budget=dict(
+            params=budget.params,
+            macs=budget.macs,
+            ram_bytes=budget.ram_bytes,
+            flash_bytes=budget.flash_bytes,
+            instructions=budget.instructions,
+            engine=budget.engine,
+            core=budget.core,
+            clock_mhz=cfg.clock_mhz,
+        ),
+        predicted=predicted,
+        budget_use={k: (predicted[k] / getattr(budget, k) if getattr(budget, k) else None) for k in USE_KEYS},
     )
     files.atomic_write_json(out / "growth_report.json", report)
     files.atomic_write_text(out / "growth_report.md", growth_markdown(report))

@@ -14,6 +14,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from kws.device import ENGINES
 from kws.errors import KwsError, known_fields
 
 if TYPE_CHECKING:
@@ -97,13 +98,18 @@ class GrowConfig:
     activation: str = "silu"
     budget_kparams: float | None = None
     budget_mmacs: float | None = None
+    # the network's RAM on `engine`: kws, the generated engine's planned arena + scratch; tflm, TFLM's arena head
     budget_ram_kb: float | None = None
+    budget_flash_kb: float | None = None  # the generated engine's constants: weights, biases, requant, tables
     # time per inference on the target's core at its clock, predicted by the engine's cost model (fitted in QEMU,
     # kws.engine.costmodel); `kws grow --target` sets it from the board's real-time budget
     budget_ms: float | None = None
     target: str | None = None  # the board the time budget was taken from (recorded; kws.export.targets)
     core: str = "cortex-m4"
     clock_mhz: float = 64.0
+    engine: str = "kws"  # the runtime the RAM, flash and time budgets count (kws.device.ENGINES)
+    # after growing, export the final model with the engine and measure it in QEMU when a device budget is set
+    device_check: bool = True
     seed_epochs: int = 6
     epochs_per_round: int = 1
     final_epochs: int = 31
@@ -135,7 +141,7 @@ class GrowConfig:
 
     def __post_init__(self) -> None:
         problems = []
-        for name in ("budget_kparams", "budget_mmacs", "budget_ram_kb", "budget_ms", "clock_mhz"):
+        for name in ("budget_kparams", "budget_mmacs", "budget_ram_kb", "budget_flash_kb", "budget_ms", "clock_mhz"):
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value > 0):
                 problems.append(f"{flag(name)} {value} must be a finite number > 0")
@@ -157,9 +163,16 @@ class GrowConfig:
             ("selector", SELECTORS),
             ("finish", FINISHES),
             ("split_solver", SPLIT_SOLVERS),
+            ("engine", ENGINES),
         ):
             if getattr(self, name) not in choices:
                 problems.append(f"{flag(name)} {getattr(self, name)!r} is not one of {', '.join(choices)}")
+        if self.engine == "tflm":
+            for name in ("budget_ms", "budget_flash_kb"):
+                if getattr(self, name) is not None:
+                    problems.append(
+                        f"{flag(name)} counts the generated engine (--engine kws), not TFLM; drop it or the --engine"
+                    )
         if problems:
             raise KwsError("grow config: " + "; ".join(problems))
 

@@ -149,6 +149,31 @@ def _png(fig, path: Path) -> str:
     return base64.b64encode(path.read_bytes()).decode()
 
 
+def _device_check_table(run_dir: Path) -> list[str]:
+    """kws.devicecheck's rows: each figure as growth predicted it, as measured on the target, and its budget."""
+    path = run_dir / "device_check.json"
+    if not path.is_file():
+        return []
+    check = json.loads(path.read_text())
+
+    def fmt(v, unit):
+        return "" if v is None else (f"{v:,.1f}" if unit == "ms" else f"{int(v):,}")
+
+    verdict = "every figure within its budget" if check["ok"] else "OVER BUDGET: " + "; ".join(check["failures"])
+    parts = [
+        f"<h2>On the target: {html.escape(check['core'])} at {check['clock_mhz']:g} MHz "
+        f"({'measured in QEMU' if check['measured'] else 'estimated: QEMU or the cross compiler is missing'})</h2>",
+        f"<p>{html.escape(verdict)}</p><table border=1 cellpadding=3><tr><th>figure</th><th>predicted</th>"
+        "<th>measured</th><th>error</th><th>budget</th><th>unit</th><th>basis</th></tr>",
+    ]
+    for r in check["rows"]:
+        err = "" if r["error"] is None else f"{r['error']:+.1%}"
+        cells = (r["figure"], fmt(r["predicted"], r["unit"]), fmt(r["measured"], r["unit"]), err)
+        cells += (fmt(r["budget"], r["unit"]), r["unit"], r["basis"])
+        parts.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
+    return [*parts, "</table>"]
+
+
 def write_report(run_dir: str | Path) -> Path:
     """Write report.html and its PNGs into run_dir/report/; returns the HTML path."""
     run_dir = Path(run_dir)
@@ -175,6 +200,7 @@ def write_report(run_dir: str | Path) -> Path:
     for how, f in rep["final"].items():
         parts.append(f"<tr><td>{html.escape(how)}</td><td>{f['epochs']}</td><td>{100 * f['test_acc']:.2f}%</td></tr>")
     parts.append("</table>")
+    parts += _device_check_table(run_dir)
     for key, title, fig in figures:
         data = _png(fig, out / f"{key}.png")
         parts.append(f'<h2>{html.escape(title)}</h2><img id="{key}" alt="{key}" src="data:image/png;base64,{data}">')

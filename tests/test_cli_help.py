@@ -181,17 +181,27 @@ def test_a_file_where_a_folder_is_expected_is_called_a_file(argv, tmp_path, caps
     assert "is a file, expected a folder" in err and "does not exist" not in err and "\n" not in err, err
 
 
-def test_grow_target_sets_the_time_budget_from_the_board():
+def test_grow_target_sets_the_budgets_from_the_board():
     """--target cortex-m4: the Nano's 200 ms period less 10 frontend hops (121,173 instructions each, measured in
-    QEMU) at 64 MHz, by hand: 200 - 10 * 121173 / 64000 = 181.07 ms; typed flags win."""
+    QEMU) at 64 MHz, by hand: 200 - 10 * 121173 / 64000 = 181.07 ms. RAM: its 256 KB less the 48 KB reserve, less
+    the app without a network (43,412 B measured) and a 2 KB stack; flash: 1024 - 128 KB, less the app's 14,400 B
+    and 11 KB of engine code. Typed flags win; with --engine tflm no time or flash budget is set."""
     from kws.cli.grow import target_budget
     from kws.errors import KwsError
     from kws.export.targets import TARGETS
 
     hop = TARGETS["cortex-m4"].frontend_instructions_per_hop
     got = target_budget({"target": "cortex-m4"})
-    assert got == dict(core="cortex-m4", clock_mhz=64.0, budget_ms=round(200 - 10 * hop / 64e3, 3))
+    ram, flash = (208 * 1024 - 43_412 - 2048) / 1024, (896 * 1024 - 14_400 - 11 * 1024) / 1024
+    expect = dict(core="cortex-m4", clock_mhz=64.0, budget_ms=round(200 - 10 * hop / 64e3, 3))
+    assert got == dict(expect, budget_ram_kb=round(ram, 3), budget_flash_kb=round(flash, 3))
     assert 180 < got["budget_ms"] < 182
+    tflm = target_budget({"target": "cortex-m4", "engine": "tflm"})
+    assert tflm == dict(core="cortex-m4", clock_mhz=64.0, budget_ram_kb=round((208 * 1024 - 43_412) / 1024, 3))
+    assert target_budget({"target": "cortex-m4", "budget_ram_kb": 20.0})["budget_ram_kb"] == 20.0
+    with pytest.raises(KwsError, match="--target cortex-m0plus: the app without a network") as e:
+        target_budget({"target": "cortex-m0plus"})  # Arduino Zero: 26 KB after its reserve, the app needs 43 KB
+    assert "\n" not in str(e.value)
     assert target_budget({"target": "cortex-m4", "budget_ms": 50.0})["budget_ms"] == 50.0
     assert target_budget({"target": "cortex-m4", "clock_mhz": 128.0})["budget_ms"] == round(200 - 10 * hop / 128e3, 3)
     with pytest.raises(KwsError, match="--target"):

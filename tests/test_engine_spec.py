@@ -14,7 +14,7 @@ from engine_support import NONUNIFORM, tflite
 
 from kws.cost import cost
 from kws.engine import generate
-from kws.engine.spec import engine_memory, engine_ram_bytes, spec_layers
+from kws.engine.spec import engine_const_bytes, engine_memory, engine_ram_bytes, spec_layers
 from kws.models import resolve_arch
 
 pytestmark = pytest.mark.firmware
@@ -40,9 +40,22 @@ def test_spec_plan_equals_the_generated_engine(mini_root, tmp_path, arch, activa
     assert (plan.arena_bytes, plan.scratch_bytes) == (net.plan.arena_bytes, net.plan.scratch_bytes)
     assert plan.fused == net.plan.fused and plan.in_place == net.plan.in_place
     assert engine_ram_bytes(spec) == net.ram_bytes
+    assert engine_const_bytes(spec) == net.const_bytes  # the flash a growth run counts: weights, biases, tables
     _, layers = spec_layers(spec)
     assert [x.kind for x in layers] == [x.kind for x in net.layers]
     assert sum(x.macs for x in layers) == net.macs == cost(spec).macs
+
+
+def test_constants_of_ds_cnn_s_by_hand():
+    """ds-cnn-s (ReLU) flash of the constants, counted by hand from kws_nn.h's layouts:
+    conv1 64 x (10x4) rows padded to k4 = 40: 64*40 + 4*64 bias + 9*64 requant (multiplier, shift, rounding);
+    4 depthwise 3x3 over 64: 9*64*2 int16 taps + 4*64 bias + 9*64 requant + 16 groups x 64 B rq + 64 B zpad;
+    4 pointwise 64x64: 64*64 + 4*64 + 9*64; classifier 12 x 64: 12*64 + 4*12 + 8*12 per-channel doubles."""
+    conv1 = 64 * 40 + 4 * 64 + 9 * 64
+    dw = 9 * 64 * 2 + 4 * 64 + 9 * 64 + 16 * 64 + 64
+    pw = 64 * 64 + 4 * 64 + 9 * 64
+    fc = 12 * 64 + 4 * 12 + 8 * 12
+    assert engine_const_bytes("ds-cnn-s") == conv1 + 4 * (dw + pw) + fc == 36_304
 
 
 def test_fusion_counts_a_ring_not_the_whole_first_conv():

@@ -173,7 +173,9 @@ def test_ram_budget_holds_in_the_tflm_arena_for_gated_activations(activation, mi
     from kws.export.tflm import measure_arena
 
     ram = {"silu": 4500, "hardswish": 3000}[activation]
-    cfg = replace(TINY, activation=activation, budget_kparams=None, budget_ram_kb=ram / 1024, growth_per_round=2.0)
+    cfg = replace(
+        TINY, activation=activation, budget_kparams=None, budget_ram_kb=ram / 1024, growth_per_round=2.0, engine="tflm"
+    )
     report = grow(mini_root, tmp_path / "r", cfg)
     assert report["rounds"][-1]["params"] > report["rounds"][0]["params"]  # it grew
     model = load_run(tmp_path / "r" / "final").model.eval()
@@ -338,3 +340,70 @@ def test_a_seed_over_the_time_budget_is_a_one_line_error():
         check_budget(cfg, seed_spec(cfg), 12)
     assert "\n" not in str(e.value) and "--clock-mhz" in str(e.value)
     check_budget(GrowConfig(budget_ms=500.0), seed_spec(GrowConfig()), 12)  # a 32-wide seed fits 500 ms
+
+
+# --- growing to the chip (issue 16): the time, RAM and flash budgets, checked on the target after growing -------
+
+
+@pytest.mark.firmware
+def test_growth_under_a_time_budget_keeps_it_measured_in_qemu(mini_root, tmp_path, capsys, monkeypatch):
+    """kws grow --target cortex-m4 --budget-ms B: the seed (width 8, SiLU) is predicted at 12.7 ms, so B = 15 ms
+    binds. After growing, the final model is exported with the engine, linked for the M4 and run in QEMU: the
+    measured inference is within B and within the cost model's 5% of its prediction, and the engine's RAM and
+    flash are exactly what growth counted. A measured figure over its budget fails the run with one line."""
+    from kws import devicecheck
+    from kws.engine import measure
+    from kws.recipe import GrowConfig
+
+    if measure.available():
+        pytest.skip(measure.available())
+    out = tmp_path / "m4"
+    argv = ["grow", "--data", str(mini_root), "--out", str(out), "--target", "cortex-m4", "--budget-ms", "15"]
+    argv += ["--seed-width", "8", "--seed-epochs", "1", "--max-rounds", "2", "--final-epochs", "1"]
+    argv += ["--growth-per-round", "2.0", "--cost-metric", "ms", "--split-clips", "64", "--batch-size", "32", "--json"]
+    assert main(argv) == 0
+    shown = json.loads(capsys.readouterr().out)
+    check = json.loads((out / "device_check.json").read_text())
+    assert shown["device_check"] == check and check["ok"] and check["measured"]
+    rows = {r["figure"]: r for r in check["rows"]}
+    t = rows["inference time"]
+    assert t["budget"] == 15.0 and t["measured"] <= 15.0 and abs(t["error"]) < 0.05, t
+    assert t["measured"] > 12.7 * 1.05  # it grew towards the budget, measured
+    for name in ("network RAM (engine arena + scratch)", "network flash (engine constants)"):
+        assert rows[name]["predicted"] == rows[name]["measured"] <= rows[name]["budget"], rows[name]
+    assert rows["device RAM (app + stack)"]["budget"] == 208 * 1024  # the board's, less its reserve
+    grown = json.loads((out / "growth_report.json").read_text())
+    assert grown["budget"]["instructions"] == 15 * 64_000 and "time budget" in grown["rounds"][-1]["stop"]
+    assert "On the target: cortex-m4" in (out / "report" / "report.html").read_text()
+
+    # the same run held to a budget below its measured time fails, naming the figure and both numbers
+    cfg = GrowConfig.from_dict(json.loads((out / "grow_config.json").read_text()))
+    tight = replace(cfg, budget_ms=round(t["measured"] - 0.5, 1))
+    failed = devicecheck.device_check(out, tight, mini_root)
+    assert not failed["ok"] and failed["failures"] == [
+        f"inference time {t['measured']:,.1f} ms > budget {tight.budget_ms:,.1f} ms"
+    ]
+    real = devicecheck.device_check
+    monkeypatch.setattr(devicecheck, "device_check", lambda run, c, data: real(run, tight, data))
+    assert main([*argv[:-1], "--resume"]) != 0
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "device check" in err and "inference time" in err and "> budget" in err, err
+
+
+def test_a_seed_over_the_ram_or_flash_budget_is_a_one_line_error():
+    """The engine's count, not TFLM's: a budget between the seed's engine RAM and its TFLM head passes with the
+    default engine and fails with --engine tflm; --budget-flash-kb counts the engine's constants."""
+    from kws.engine.spec import engine_const_bytes, engine_ram_bytes
+    from kws.grow import check_budget, seed_spec
+    from kws.recipe import GrowConfig
+
+    spec = seed_spec(GrowConfig())
+    between = (engine_ram_bytes(spec) + cost(spec).peak_activation_bytes) / 2 / 1024
+    check_budget(GrowConfig(budget_ram_kb=between), spec, 12)
+    with pytest.raises(KwsError, match="--budget-ram-kb: the seed already needs"):
+        check_budget(GrowConfig(budget_ram_kb=between, engine="tflm"), spec, 12)
+    with pytest.raises(KwsError, match="--budget-flash-kb: the seed already needs") as e:
+        check_budget(GrowConfig(budget_flash_kb=(engine_const_bytes(spec) - 1) / 1024), spec, 12)
+    assert "\n" not in str(e.value)
+    with pytest.raises(KwsError, match="--budget-ms counts the generated engine"):
+        GrowConfig(budget_ms=100.0, engine="tflm")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from kws.device import PLATFORMS
+from kws.device import ENGINES, PLATFORMS
 from kws.errors import KwsError
 
 
@@ -26,7 +26,7 @@ def register(sub) -> None:
     p.add_argument("--clock-mhz", type=float, help="override the board's clock (MHz; default: the target board's)")
     p.add_argument(
         "--engine",
-        choices=("kws", "tflm"),
+        choices=ENGINES,
         default="kws",
         help="kws: the generated C engine, measured on the target's core in QEMU (default); tflm: TFLite Micro, "
         "figures estimated",

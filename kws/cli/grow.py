@@ -11,6 +11,7 @@ from dataclasses import fields, replace
 
 from kws.cli import ACTIVATIONS
 from kws.cli.options import default_of, given, suppressing_parser, with_default, words_arg
+from kws.device import ENGINES
 from kws.recipe import (
     COST_METRICS,
     FINISHES,
@@ -28,7 +29,14 @@ GROW_FLAGS = {
     "budget_mmacs": (float, "max multiply-accumulates per inference, millions"),
     "budget_ram_kb": (
         float,
-        "max peak int8 activation RAM (the tensors live at once: a layer's input+output, SiLU 3 outputs), KiB",
+        "max RAM of the network, KiB: with --engine kws the generated engine's planned arena + scratch (in-place and "
+        "fused layers included, exact); with --engine tflm TFLM's arena head (a layer's input + output, SiLU 3 "
+        "outputs); --target sets it from the board",
+    ),
+    "budget_flash_kb": (
+        float,
+        "max flash of the network, KiB: the generated engine's weights, biases, requantization constants and "
+        "tables (--engine kws); --target sets it from the board",
     ),
     "budget_ms": (
         float,
@@ -39,8 +47,10 @@ GROW_FLAGS = {
     "core": (str, "the core --budget-ms is counted on, one the cost model was fitted for (`kws targets`)"),
     "target": (
         str,
-        "take --core, --clock-mhz and --budget-ms from this target's board (`kws targets`): its 200 ms inference "
-        "period less the frontend's 10 hops (default: unset)",
+        "take --core, --clock-mhz and the budgets from this target's board (`kws targets`): --budget-ms from its "
+        "200 ms inference period less the frontend's 10 hops, --budget-ram-kb and --budget-flash-kb from its RAM "
+        "and flash after the application reserve, less the frontend, the stack and the engine's code; typed "
+        "budgets override them (default: unset)",
     ),
     "seed_arch": (str, "seed preset or spec JSON"),
     "seed_width": (int, "uniform width of the seed's layers, channels; 0 keeps the preset's own widths"),
@@ -73,6 +83,7 @@ CHOICE_FLAGS = {
         "(default: the preset's)",
     ),
     "finish": (FINISHES, "continue training the grown network, or retrain its architecture from scratch"),
+    "engine": (ENGINES, "the runtime the RAM, flash and time budgets count: our generated engine, or TFLite Micro"),
 }
 TRAIN_FLAGS = {"batch_size": (int, "clips per optimizer step"), "lr": (float, "peak learning rate of every phase")}
 # a typed flag that is not a GrowConfig field (nor a TRAIN_FLAGS one) is a runtime one: --data, --out, --words,
@@ -81,20 +92,31 @@ RECIPE_FIELDS = frozenset(f.name for f in fields(GrowConfig))
 
 
 def target_budget(typed: dict) -> dict:
-    """--target's core, clock and time budget, where not typed: the board's real-time budget for one inference
-    (the app's 10-hop, 200 ms period less the frontend's 10 hops, at the board's clock and 1 instruction/cycle)."""
+    """--target's core, clock and budgets, where not typed: the board's real-time budget for one inference (the
+    app's 10-hop, 200 ms period less the frontend's 10 hops, at the board's clock and 1 instruction/cycle), and the
+    RAM and flash its board leaves the network (kws.export.device.network_budgets)."""
     from kws.device import DeviceConfig
     from kws.errors import KwsError
+    from kws.export.device import network_budgets
     from kws.export.targets import TARGETS
     from kws.frontend import FrontendConfig
 
     if typed["target"] not in TARGETS:
         raise KwsError(f"--target: {typed['target']!r} is not one of {', '.join(TARGETS)}")
-    t, fe = TARGETS[typed["target"]], FrontendConfig()
+    t, fe, engine = TARGETS[typed["target"]], FrontendConfig(), typed.get("engine", GrowConfig().engine)
     clock = typed.get("clock_mhz", t.clock_mhz)
-    budget = t.inference_budget_ms(DeviceConfig().inference_period_hops, fe.hop_ms, clock)
-    out = dict(core=typed.get("core", t.name), clock_mhz=clock, budget_ms=round(budget, 3))
-    return {**out, **{k: typed[k] for k in ("core", "clock_mhz", "budget_ms") if k in typed}}
+    room = network_budgets(t, fe, engine)
+    if room["ram_bytes"] <= 0 and "budget_ram_kb" not in typed:
+        raise KwsError(
+            f"--target {t.name}: the app without a network already needs more RAM than the {t.board} leaves "
+            f"({t.ram_budget_bytes:,} B after its {t.reserve_ram_kb} KB reserve; app {t.app_ram_bytes:,} B measured); "
+            "choose another --target or type --budget-ram-kb"
+        )
+    out = dict(core=t.name, clock_mhz=clock, budget_ram_kb=round(room["ram_bytes"] / 1024, 3))
+    if engine == "kws":
+        budget = t.inference_budget_ms(DeviceConfig().inference_period_hops, fe.hop_ms, clock)
+        out.update(budget_ms=round(budget, 3), budget_flash_kb=round(room["flash_bytes"] / 1024, 3))
+    return {**out, **{k: typed[k] for k in (*out, "core") if k in typed}}
 
 
 def _flag(dest: str) -> str:
@@ -138,6 +160,14 @@ def register(sub) -> None:
     p.add_argument("--compare-retrain", action="store_true", help="finish both ways and report both")
     for dest, (kind, text) in TRAIN_FLAGS.items():  # GrowConfig.train is a TrainConfig() (the test checks)
         p.add_argument(_flag(dest), type=kind, dest=dest, help=_help(TrainConfig, dest, text))
+    p.add_argument(
+        "--no-device-check",
+        action="store_false",
+        dest="device_check",
+        help="skip the check after growing (with --target or a --budget-ms / --budget-ram-kb / --budget-flash-kb "
+        "budget, the final model is exported with the engine, measured in QEMU on the core and compared with its "
+        "budgets and predicted figures; a figure over its budget fails the run)",
+    )
     p.add_argument("--resume", action="store_true", help="continue from the last complete round")
     p.add_argument("--json", action="store_true", help="print the growth report as JSON")
     p.set_defaults(handler=_grow)
@@ -145,6 +175,8 @@ def register(sub) -> None:
 
 def _grow(args) -> int:
     from kws.data import TaskConfig
+    from kws.devicecheck import check_lines, device_check, needs_device_check
+    from kws.errors import KwsError
     from kws.grow import grow
     from kws.report import write_report
     from kws.resume import grow_config
@@ -161,9 +193,11 @@ def _grow(args) -> int:
     words = words_arg(runtime["words"]) if "words" in runtime else None
     task = TaskConfig(words=words) if words else None
     report = grow(runtime.get("data"), args.out, cfg, task=task, resume=bool(runtime.get("resume")))
+    check = device_check(args.out, cfg, runtime.get("data")) if needs_device_check(cfg) else None
     html = write_report(args.out)
     if runtime.get("json"):
-        print(json.dumps({k: v for k, v in report.items() if k != "rounds"}, indent=1))
+        shown = {k: v for k, v in report.items() if k != "rounds"}
+        print(json.dumps({**shown, **({"device_check": check} if check else {})}, indent=1))
     else:
         print(f"grown: widths {report['arch']['conv1_width']} {report['arch']['widths']}")
         print(
@@ -172,5 +206,9 @@ def _grow(args) -> int:
         )
         for how, f in report["final"].items():
             print(f"final ({how}, {f['epochs']} epochs): test acc {f['test_acc']:.4f}  -> {f['run_dir']}")
+        if check is not None:
+            print(check_lines(check))
         print(f"report: {html}")
+    if check is not None and not check["ok"]:
+        raise KwsError(f"device check ({args.out}/device_check.json): " + "; ".join(check["failures"]))
     return 0

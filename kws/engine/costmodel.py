@@ -158,3 +158,14 @@ def predict(arch, core: str = "cortex-m4", num_classes: int = 12) -> dict:
 
 def instructions(arch, core: str = "cortex-m4", num_classes: int = 12) -> float:
     return predict(arch, core, num_classes)["instructions"]
+
+
+def margin(core: str = "cortex-m4") -> float:
+    """The model's stated relative error on `core`: the larger of its worst fitted and worst held-out network.
+    A hard time budget charges predicted x (1 + margin), so that a network grown to the edge of the budget by
+    the prediction still keeps it when measured."""
+    data = load()
+    if core not in data["cores"]:
+        raise KwsError(f"cost model: no fit for core {core!r}; fitted: {', '.join(data['cores'])}")
+    c = data["cores"][core]
+    return float(max(c["fit_max_rel_error"], c["heldout_max_rel_error"]))

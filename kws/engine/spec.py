@@ -5,7 +5,8 @@ per block depthwise and pointwise, each followed by its activation table unless 
 pool, the classifier and softmax), with the shapes and the fields the planner reads. engine_plan() runs the
 engine's own planner (kws.engine.plan.best_plan, the one kws.engine.codegen uses) on them,
 so the RAM a growth run counts is exactly the arena and scratch the exported engine will declare
-(tests/test_engine_spec.py checks it against generate() on real exports).
+(tests/test_engine_spec.py checks it against generate() on real exports). engine_const_bytes() counts the flash
+of the network's constant arrays the same way, from the layouts kws.engine.layers writes.
 """
 
 from __future__ import annotations
@@ -96,3 +97,43 @@ def engine_ram_bytes(arch, num_classes: int = 12) -> int:
     """Arena + scratch of the generated engine: the RAM its network needs beyond the stack."""
     plan = engine_memory(arch, num_classes)
     return plan.arena_bytes + plan.scratch_bytes
+
+
+def _rows_bytes(out_n: int, k4: int) -> int:
+    """kws.engine.layers.blocked_rows: int8 rows padded to (even out_n, k4) + the folded int32 bias per row."""
+    n2 = out_n + out_n % 2
+    return n2 * k4 + 4 * n2
+
+
+def layer_const_bytes(layer: Layer, fast_requant: bool = True) -> int:
+    """Flash of one layer's constant arrays, as kws.engine.layers lays them out.
+
+    fast_requant: the per-channel rounding constants (and, for a 3x3 depthwise of >= 4 channels, its folded
+    `rq` groups and zero-point row) are present -- the layer takes kws_nn_requantize_zp's fast path, which the
+    generator picks when every accumulator stays below 2^30 (true of every trained and untrained model measured).
+    Without them a layer is smaller, so the fast-path count is an upper bound of the generated one.
+    """
+    f = layer.fields
+    if layer.kind in ("conv", "pointwise"):
+        # weights + folded bias, then int32 multiplier, int8 shift and int32 rounding per output channel
+        return _rows_bytes(f["out_c"], f["k4"]) + f["out_c"] * (4 + 1 + (4 if fast_requant else 0))
+    if layer.kind == "depthwise":
+        c, taps = f["c"], f["kernel_h"] * f["kernel_w"]
+        c4 = _k4(c)
+        n = taps * c4 * 2 + 4 * c + c * (4 + 1 + (4 if fast_requant else 0))  # int16 taps, bias, requant
+        if fast_requant and f["kernel_h"] == f["kernel_w"] == 3 and c >= 4:
+            n += 64 * (c // 4) + c4  # per full group: 4 folded biases + 4 x (multiplier, rounding, e); zpad row
+        return n
+    if layer.kind == "fc":
+        # kws export quantizes the classifier per channel: one double effective scale per output
+        return _rows_bytes(f["out_n"], f["k4"]) + 8 * f["out_n"]
+    if layer.kind == "lut":
+        return 256
+    return 0
+
+
+def engine_const_bytes(arch, num_classes: int = 12) -> int:
+    """Flash of the generated engine's weights, biases, requantization constants and tables (KWS_NET_CONST_BYTES):
+    the part of the engine's flash that grows with the network; its code (~9-10 KB) does not."""
+    layers, _ = engine_plan(arch, num_classes)
+    return sum(layer_const_bytes(x) for x in layers)

@@ -27,8 +27,8 @@ from kws.export import footprint
 from kws.export.targets import Target
 from kws.frontend import FrontendConfig
 
-ENGINE_STACK_ESTIMATE_BYTES = 2048  # measured ~1.7 KB for kws_setup + kws_loop on every core (bench/engine.py)
-ENGINE_CODE_ESTIMATE_BYTES = 9 * 1024  # engine code beyond its constants, measured ~8.5 KB (-O2, bench/engine.py)
+ENGINE_STACK_ESTIMATE_BYTES = 2048  # measured 1,656-1,744 B for kws_setup + kws_loop on every core (QEMU, painted)
+ENGINE_CODE_ESTIMATE_BYTES = 11 * 1024  # engine code beyond its constants, measured 8.6-11.0 KB (-O2, every core)
 
 
 def period(frontend: FrontendConfig, device) -> dict:
@@ -173,4 +173,25 @@ def tflm_figures(
             f"frontend ({fe['source']}); stack not included",
             latency_ms=basis,
         ),
+    )
+
+
+def network_budgets(target: Target, frontend: FrontendConfig, engine: str = "kws") -> dict:
+    """The RAM and flash a grown network may take on `target`: the board's budget after its application reserve,
+    less what the rest of the app needs beside the network (`kws grow --target`; kws export checks the totals).
+
+    engine kws: RAM = arena + scratch of the generated engine, flash = its constants (weights, biases, tables);
+    the rest is the app without its network (frontend, audio and feature rings, recognizer: measured on the core
+    as the app with a null model, Target.app_*_bytes, or computed from the frontend config where not measured),
+    the engine's stack and its code (measured at most 1.7 KB and 11.0 KB, rounded up). engine tflm: RAM = TFLM's
+    arena head, less the app; no flash budget (TFLM's runtime size is an estimate, so the export checks it).
+    """
+    fe = footprint.computed_frontend_footprint(frontend)
+    app_ram = target.app_ram_bytes or fe["ram_bytes"]
+    app_flash = target.app_flash_bytes or fe["flash_bytes"]
+    if engine == "tflm":
+        return dict(ram_bytes=target.ram_budget_bytes - app_ram, flash_bytes=None)
+    return dict(
+        ram_bytes=target.ram_budget_bytes - app_ram - ENGINE_STACK_ESTIMATE_BYTES,
+        flash_bytes=target.flash_budget_bytes - app_flash - ENGINE_CODE_ESTIMATE_BYTES,
     )

@@ -29,7 +29,7 @@ import numpy as np
 from tqdm import tqdm
 
 from kws.cost import cost as model_cost
-from kws.device import PLATFORMS
+from kws.device import ENGINES, PLATFORMS
 from kws.errors import KwsError
 from kws.export import carrays, convert, device, footprint, parity, report
 from kws.export.targets import Target, resolve_target
@@ -41,7 +41,6 @@ from kws.frontend import FrontendConfig
 from kws.models import DSCNN
 
 DEFAULT_CALIB_CLIPS = 200
-ENGINES = ("kws", "tflm")
 CALIB_SEED = 59185
 
 

@@ -132,7 +132,7 @@ def check_realtime(report: dict) -> None:
         f"{rt['clock_mhz']:g} MHz ({kind}: inference {rt['inference_ms']:.1f} ms + {rt['period_hops']} frontend hops "
         f"{rt['frontend_ms']:.1f} ms) but the period is {rt['period_ms']:.0f} ms ({rt['period_hops']} hops of "
         f"{rt['hop_ms']:g} ms); choose a longer --period-hops, a faster --clock-mhz or a smaller model "
-        "(kws grow --budget-mmacs)"
+        "(kws grow --target, or --budget-ms)"
     )
 
 

@@ -45,6 +45,10 @@ class Target:
     qemu_machine: str | None = None
     engine_instructions_per_mac: float = 0.0  # kws.engine on ds-cnn-s, measured in QEMU (bench/engine.py)
     frontend_instructions_per_hop: int = 0  # the C frontend + rings per 20 ms hop, the same measurement
+    # the app with a null model less the platform base (frontend, audio and feature rings, recognizer), linked for
+    # the core (kws.engine.measure, -O2); 0: not measured (kws.export.device.network_budgets then computes it)
+    app_flash_bytes: int = 0
+    app_ram_bytes: int = 0
 
     @property
     def flash_bytes(self) -> int:
@@ -98,6 +102,8 @@ TARGETS: dict[str, Target] = {
         qemu_machine="mps2-an385",  # the ARMv6-M build on a Cortex-M3 machine (microbit has 16 KB RAM)
         engine_instructions_per_mac=12.11,
         frontend_instructions_per_hop=3_566_657,
+        app_flash_bytes=19_256,
+        app_ram_bytes=43_412,
     ),
     "cortex-m4": Target(
         name="cortex-m4",
@@ -114,6 +120,8 @@ TARGETS: dict[str, Target] = {
         qemu_machine="mps2-an386",
         engine_instructions_per_mac=1.93,
         frontend_instructions_per_hop=121_181,
+        app_flash_bytes=14_400,
+        app_ram_bytes=43_412,
     ),
     "cortex-m7": Target(
         name="cortex-m7",
@@ -130,6 +138,8 @@ TARGETS: dict[str, Target] = {
         qemu_machine="mps2-an500",
         engine_instructions_per_mac=1.93,
         frontend_instructions_per_hop=120_996,
+        app_flash_bytes=14_284,
+        app_ram_bytes=43_412,
     ),
     "cortex-m33": Target(
         name="cortex-m33",
@@ -146,6 +156,8 @@ TARGETS: dict[str, Target] = {
         qemu_machine="mps2-an505",
         engine_instructions_per_mac=1.92,
         frontend_instructions_per_hop=121_139,
+        app_flash_bytes=14_348,
+        app_ram_bytes=43_412,
     ),
     "cortex-m55": Target(
         name="cortex-m55",
@@ -162,6 +174,8 @@ TARGETS: dict[str, Target] = {
         qemu_machine="mps3-an547",
         engine_instructions_per_mac=1.93,
         frontend_instructions_per_hop=116_328,
+        app_flash_bytes=14_476,
+        app_ram_bytes=43_424,
     ),
 }
 

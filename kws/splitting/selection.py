@@ -7,10 +7,15 @@ next pointwise layer or classifier). That marginal cost grows as neighbouring la
 after every pick. Units are taken greedily by gain / cost -- what the LP relaxation of Wang et al.'s energy-aware
 splitting (arXiv 1910.03103) reduces to -- until the round's growth cap or a HARD budget would be exceeded.
 
-Budgets count deployed parameters (BN folded), MACs, the peak int8 activation bytes (input + output of a layer)
-and the instructions of one inference on the target's core, predicted by the engine's cost model (kws.engine.
-costmodel, fitted in QEMU); with cost_metric "ms" a split is charged its marginal instructions.
-A layer whose next channel does not fit is closed for the round: widths only grow, so it would never fit again.
+Budgets count deployed parameters (BN folded), MACs, the network's RAM, its flash and the instructions of one
+inference on the target's core, predicted by the engine's cost model (kws.engine.costmodel, fitted in QEMU); with
+cost_metric "ms" a split is charged its marginal instructions. RAM follows the engine the model will run on: for
+kws (the default) the generated engine's planned arena + scratch (kws.engine.spec.engine_ram_bytes, in-place and
+fused layers included, equal to the generated plan to the byte); for tflm the peak int8 activation bytes (a layer's
+input + output), which is TFLM's arena head. Flash is the generated engine's constants
+(kws.engine.spec.engine_const_bytes: weights, biases, requantization constants, tables).
+A layer whose next channel does not fit is skipped, not closed: the engine's instructions and memory plan are not
+monotone in one layer's width (channel groups of 4, a fused or unfused plan), so it is priced again after every pick.
 """
 
 from __future__ import annotations
@@ -22,10 +27,10 @@ from typing import NamedTuple
 import torch
 
 from kws.cost import Cost, cost
+from kws.device import ENGINES
 from kws.errors import KwsError
 from kws.models import ArchSpec
-
-COST_METRICS = ("params", "macs", "both", "ms")
+from kws.recipe import COST_METRICS
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,14 +39,44 @@ class Budget:
 
     params: int | None = None
     macs: int | None = None
-    ram_bytes: int | None = None  # peak int8 activation bytes, the TFLM arena head
+    ram_bytes: int | None = None  # the network's RAM on `engine` (see ram_of)
+    flash_bytes: int | None = None  # the generated engine's constants (engine kws only)
     instructions: int | None = None  # per inference on `core`, predicted by kws.engine.costmodel
     core: str = "cortex-m4"
+    engine: str = "kws"
+
+    def __post_init__(self):
+        if self.engine not in ENGINES:
+            raise KwsError(f"selection: engine {self.engine!r} is not one of {ENGINES}")
+        if self.engine != "kws" and (self.flash_bytes is not None or self.instructions is not None):
+            raise KwsError(
+                "the flash and time budgets count the generated engine (--engine kws); with --engine tflm "
+                "use --budget-kparams, --budget-mmacs or --budget-ram-kb"
+            )
 
     def predicted_instructions(self, spec: ArchSpec, num_classes: int = 12) -> float:
         from kws.engine import costmodel
 
         return costmodel.instructions(spec, self.core, num_classes)
+
+    def charged_instructions(self, spec: ArchSpec, num_classes: int = 12) -> float:
+        """What the hard time budget charges: the prediction times (1 + the cost model's stated error on core)."""
+        from kws.engine import costmodel
+
+        return self.predicted_instructions(spec, num_classes) * (1 + costmodel.margin(self.core))
+
+    def ram_of(self, spec: ArchSpec, c: Cost, num_classes: int = 12) -> int:
+        """The RAM the budget counts: the generated engine's arena + scratch (kws), or TFLM's arena head (tflm)."""
+        if self.engine == "tflm":
+            return c.peak_activation_bytes
+        from kws.engine.spec import engine_ram_bytes
+
+        return engine_ram_bytes(spec, num_classes)
+
+    def flash_of(self, spec: ArchSpec, num_classes: int = 12) -> int:
+        from kws.engine.spec import engine_const_bytes
+
+        return engine_const_bytes(spec, num_classes)
 
 
 class Choice(NamedTuple):
@@ -54,7 +89,7 @@ class Choice(NamedTuple):
     d_params: int  # deployed parameters (BN folded)
     d_macs: int
     d_params_trainable: int  # equals the increase of sum(p.numel()) of the torch module
-    peak_ram_bytes: int  # peak activation bytes of the spec after this split
+    peak_ram_bytes: int  # the budget's RAM count of the spec after this split (Budget.ram_of)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,6 +134,13 @@ class _Ledger:
         timed = budget.instructions is not None or cost_metric == "ms"
         self.instr = {tuple(self.widths): budget.predicted_instructions(spec, num_classes)} if timed else {}
         self.instr0 = self.instr.get(tuple(self.widths), 0.0)
+        self.margin = 0.0
+        if timed:
+            from kws.engine import costmodel
+
+            self.margin = costmodel.margin(budget.core)
+        self.ram_memo: dict[tuple, int] = {}
+        self.flash_memo: dict[tuple, int] = {}
         p0, m0 = self.start.params_deployed, self.start.macs
         self.cap_params = growth_cap * p0 if cost_metric in ("params", "both") else math.inf
         self.cap_macs = growth_cap * m0 if cost_metric in ("macs", "both") else math.inf
@@ -110,19 +152,34 @@ class _Ledger:
             self.instr[key] = self.budget.predicted_instructions(self.spec.with_unit_widths(key), self.num_classes)
         return self.instr[key]
 
+    def ram(self, widths: list[int], c: Cost) -> int:
+        key = tuple(widths)
+        if key not in self.ram_memo:
+            self.ram_memo[key] = self.budget.ram_of(self.spec.with_unit_widths(key), c, self.num_classes)
+        return self.ram_memo[key]
+
+    def flash(self, widths: list[int]) -> int:
+        key = tuple(widths)
+        if key not in self.flash_memo:
+            self.flash_memo[key] = self.budget.flash_of(self.spec.with_unit_widths(key), self.num_classes)
+        return self.flash_memo[key]
+
     def over_budget(self) -> str | None:
         return self._violation(self.now, self.widths, check_caps=False)
 
     def _violation(self, c: Cost, widths: list[int], check_caps: bool = True) -> str | None:
         b = self.budget
-        if b.instructions is not None and self.instructions(widths) > b.instructions:
-            return f"time budget {b.instructions:,} instructions on {b.core}"
+        if b.instructions is not None and self.instructions(widths) * (1 + self.margin) > b.instructions:
+            return f"time budget {b.instructions:,} instructions on {b.core} (prediction + {self.margin:.1%})"
         if b.params is not None and c.params_deployed > b.params:
             return f"params budget {b.params:,}"
         if b.macs is not None and c.macs > b.macs:
             return f"MACs budget {b.macs:,}"
-        if b.ram_bytes is not None and c.peak_activation_bytes > b.ram_bytes:
-            return f"activation RAM budget {b.ram_bytes:,} B"
+        if b.ram_bytes is not None and self.ram(widths, c) > b.ram_bytes:
+            what = "engine arena + scratch" if b.engine == "kws" else "activation"
+            return f"RAM budget {b.ram_bytes:,} B ({what})"
+        if b.flash_bytes is not None and self.flash(widths) > b.flash_bytes:
+            return f"flash budget {b.flash_bytes:,} B (engine constants)"
         if check_caps and c.params_deployed - self.start.params_deployed > self.cap_params:
             return f"growth cap {self.cap_params:,.0f} params this round"
         if check_caps and c.macs - self.start.macs > self.cap_macs:
@@ -167,9 +224,10 @@ class _Ledger:
             d_params=c.params_deployed - self.now.params_deployed,
             d_macs=c.macs - self.now.macs,
             d_params_trainable=c.params_trainable - self.now.params_trainable,
-            peak_ram_bytes=c.peak_activation_bytes,
+            peak_ram_bytes=0,
         )
         self.widths[layer] += 1
+        choice = choice._replace(peak_ram_bytes=self.ram(self.widths, c))
         self.now = c
         return choice
 
@@ -226,19 +284,18 @@ def _greedy(ledger: _Ledger, queues: list[list[tuple[int, float]]], eps: float) 
     open_layers = {i for i, q in enumerate(queues) if q}
     chosen, reason = [], "every candidate was split"
     while open_layers:
-        best = None
+        best, blocked = None, []
         for i in sorted(open_layers):
             c, why = ledger.marginal(i)
-            if why is not None:
-                open_layers.discard(i)
-                if reason == "every candidate was split":
-                    reason = f"{ledger.spec.unit_layer_names[i]}: {why}"
+            if why is not None:  # skipped, not closed: the engine's time and RAM are not monotone in one width
+                blocked.append(f"{ledger.spec.unit_layer_names[i]}: {why}")  # (channel groups of 4, fused plans)
                 continue
             gain = -(eps * eps / 2) * queues[i][0][1]
             ratio = gain / ledger.price(c, i)
             if best is None or ratio > best[0]:
                 best = (ratio, i, c, gain)
         if best is None:
+            reason = blocked[0]
             break
         _, i, c, gain = best
         unit, lam = queues[i].pop(0)
