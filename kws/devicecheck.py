@@ -83,7 +83,7 @@ def _rows(rep: dict, grown: dict, cfg: GrowConfig) -> list[dict]:
                 pred["flash_bytes"],
                 eng["network"]["const_bytes"],
                 budget["flash_bytes"],
-                "exact: KWS_NET_CONST_BYTES of the generated kws_net.c; predicted by kws.engine.spec.engine_const_bytes",
+                "exact: KWS_NET_CONST_BYTES of the generated kws_net.c; predicted: kws.engine.spec.engine_const_bytes",
             )
         )
     else:
