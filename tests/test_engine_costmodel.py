@@ -75,7 +75,8 @@ def test_predicted_layers_match_qemu_on_an_unseen_spec(mini_root, tmp_path, core
 
 def test_the_realtime_width_of_the_nano_holds_in_qemu(tmp_path):
     """`kws targets`' real-time width for cortex-m4 (the Nano at 64 MHz), built and measured: its inference is
-    within the model's held-out error of the prediction, and with 10 frontend hops it keeps the 200 ms period."""
+    within the model's held-out error of the prediction, and with 10 frontend hops it keeps the 200 ms period
+    (the width is charged the model's stated error, so the measurement keeps it without slack)."""
     if shutil.which("arm-none-eabi-gcc") is None or shutil.which("qemu-system-arm") is None:
         pytest.skip("arm-none-eabi-gcc or qemu-system-arm not installed (make install)")
     from conftest import bn_model
@@ -97,4 +98,4 @@ def test_the_realtime_width_of_the_nano_holds_in_qemu(tmp_path):
     measured_ms = float(run.inference_instructions[0]) / (t.clock_mhz * 1e3)
     error = cm.load()["cores"]["cortex-m4"]["heldout_max_rel_error"]
     assert measured_ms == pytest.approx(ms, rel=max(error, 0.02))
-    assert measured_ms + 10 * t.frontend_instructions_per_hop / (t.clock_mhz * 1e3) <= 200 * (1 + error)
+    assert measured_ms + 10 * t.frontend_instructions_per_hop / (t.clock_mhz * 1e3) <= 200

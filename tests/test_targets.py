@@ -68,3 +68,26 @@ def test_cli_lists_targets(capsys):
     assert all(name in out for name in TARGETS) and "Arduino Nano 33 BLE Sense" in out
     assert main(["targets", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["cortex-m7"]["clock_mhz"] == 216.0
+
+
+def test_measured_realtime_widths_are_current_and_keep_real_time(capsys):
+    """kws/engine/realtime_widths.json (bench/realtime_widths.py, QEMU): measured on this engine version, for the
+    widths realtime_width() gives today, each within the cost model's stated error of its prediction and keeping
+    the 200 ms period with its 10 frontend hops; `kws targets` shows them. Re-run the bench after an engine change."""
+    from kws.engine import costmodel
+    from kws.export.targets import REALTIME_MEASURED, measured_realtime, realtime_width
+
+    data = json.loads(REALTIME_MEASURED.read_text())
+    assert data["engine_version"] == costmodel.engine_version(), "stale: re-run bench/realtime_widths.py"
+    got = measured_realtime()
+    for t in TARGETS.values():
+        rt = realtime_width(t)
+        if rt is None:
+            assert got[t.name]["width"] is None
+            continue
+        m = got[t.name]
+        assert m["width"] == rt[0] and m["predicted_ms"] == pytest.approx(rt[1])
+        assert abs(m["error"]) <= costmodel.margin(t.name) and m["keeps_up"] and m["period_load_ms"] <= 200
+    assert main(["targets"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("cortex-m4 "))
+    assert line.split()[-1] == f"{got['cortex-m4']['measured_ms']:.0f}"

@@ -160,12 +160,17 @@ def instructions(arch, core: str = "cortex-m4", num_classes: int = 12) -> float:
     return predict(arch, core, num_classes)["instructions"]
 
 
+MARGIN_FACTOR = 2.0
+
+
 def margin(core: str = "cortex-m4") -> float:
-    """The model's stated relative error on `core`: the larger of its worst fitted and worst held-out network.
-    A hard time budget charges predicted x (1 + margin), so that a network grown to the edge of the budget by
-    the prediction still keeps it when measured."""
+    """What a hard time budget adds to a prediction on `core`: MARGIN_FACTOR x the model's worst relative error on
+    its fitted and held-out networks (1.47% on the M4: 2.9%). A network grown to the edge of the budget by the
+    prediction then keeps it when measured. The factor is there because networks outside the fit set err more:
+    the widest real-time uniform nets measured 1.5% (M4, width 110) and 2.3% (M55, width 205) over their
+    predictions (bench/realtime_widths.py), and a grown 15 ms network 0.9% over."""
     data = load()
     if core not in data["cores"]:
         raise KwsError(f"cost model: no fit for core {core!r}; fitted: {', '.join(data['cores'])}")
     c = data["cores"][core]
-    return float(max(c["fit_max_rel_error"], c["heldout_max_rel_error"]))
+    return MARGIN_FACTOR * float(max(c["fit_max_rel_error"], c["heldout_max_rel_error"]))
