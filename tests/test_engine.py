@@ -4,7 +4,8 @@ to LiteRT's reference kernels (OpResolverType.BUILTIN_REF, an independent implem
 Inputs: every clip of the mini set's test split (real speech, frontend features quantized with the model's input
 scale) plus random int8 inputs. Models: ds-cnn-s with relu / silu / hardswish and a non-uniform spec with (2, 1)
 and (1, 2) depthwise strides and widths that are not multiples of 4, on every test clip; ds-cnn-m / -l (relu) on a
-subset, every layer's output compared; the full model x activation x clip matrix is marked slow. Each model runs
+subset, every layer's output compared; a real grown model (the session's `kws grow` run: trained, non-uniform
+widths) on every test clip; the full model x activation x clip matrix is marked slow. Each model runs
 through the portable kernels and through the DSP kernels (KWS_NN_EMULATE_DSP: bit-exact C models of SMLAD, SXTB16,
 ... on the host), tabulated and direct activations. A build with a deliberately wrong rounding step must differ.
 Also: the memory plan against the arena the real TFLite Micro interpreter measures, the generated header, errors.
@@ -74,6 +75,26 @@ def _every_layer(mini_root, tmp_path, arch, activation, build, clips=24, random=
     for layer, mine, theirs in zip(net.layers, layers, per, strict=True):
         _assert_identical(mine, theirs, f"{layer.name} {layer.op}")
     return net
+
+
+@pytest.mark.parametrize("build", sorted(BUILDS))
+def test_a_grown_model_identical_to_litert_on_every_test_clip(grown, mini_root, tmp_path, build):
+    """A real growth: the session's `kws grow` run on the mini set (conftest.grown: trained weights, the non-uniform
+    widths splitting chose, SiLU), quantized on real training clips, through both kernel builds."""
+    from engine_support import calibration
+
+    from kws.checkpoint import load_run
+    from kws.export import convert
+
+    out, report = grown
+    model = load_run(out / "final").model.eval()
+    assert len(set(model.spec.unit_widths)) > 1 and model.spec.activation == "silu"  # grown, not uniform
+    assert list(model.spec.unit_widths) == [report["arch"]["conv1_width"], *report["arch"]["widths"]]
+    fb = convert.to_tflite_int8(model, calibration(mini_root))
+    x = _inputs(mini_root, fb, None, 32)
+    net, got, _ = engine(fb, tmp_path, x, layers=True, **BUILDS[build])
+    want, _ = reference(fb, x, tuple(layer.output for layer in net.layers))
+    _assert_identical(got, want, f"grown {model.spec.unit_widths} {build} output")
 
 
 @pytest.mark.parametrize("build", sorted(BUILDS))
