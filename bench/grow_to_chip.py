@@ -241,6 +241,7 @@ def main() -> int:
     p.add_argument("--seed-epochs", type=int, default=2)
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--summarize-only", action="store_true", help="run nothing; summarize the finished runs in --out")
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     b = {core: budgets(core, args.clock_mhz) for core in args.cores}
@@ -251,7 +252,7 @@ def main() -> int:
                 key = _key(arm, core, seed, b[core])
                 owner.setdefault(key, (arm, core, seed))
                 path = args.out / f"{key}.json"
-                if not path.is_file() and owner[key] == (arm, core, seed):
+                if not path.is_file() and owner[key] == (arm, core, seed) and not args.summarize_only:
                     jobs.append((arm, core, seed, b[core], args, path))
     t0 = time.perf_counter()
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
@@ -261,6 +262,8 @@ def main() -> int:
         for core in args.cores:
             for arm in ARMS:
                 key = _key(arm, core, seed, b[core])
+                if not (args.out / f"{key}.json").is_file():
+                    continue  # --summarize-only before every run finished
                 res = json.loads((args.out / f"{key}.json").read_text())
                 reused = None if res["core"] == core else res["core"]
                 results[(arm, core, seed)] = dict(res, device=res["devices"][core], reused_from=reused)

@@ -194,7 +194,8 @@ def test_grow_target_sets_the_budgets_from_the_board():
     got = target_budget({"target": "cortex-m4"})
     ram, flash = (208 * 1024 - 43_412 - 2048) / 1024, (896 * 1024 - 14_400 - 11 * 1024) / 1024
     expect = dict(core="cortex-m4", clock_mhz=64.0, budget_ms=round(200 - 10 * hop / 64e3, 3))
-    assert got == dict(expect, budget_ram_kb=round(ram, 3), budget_flash_kb=round(flash, 3))
+    assert got == dict(expect, budget_ram_kb=round(ram, 3), budget_flash_kb=round(flash, 3), cost_metric="ms")
+    assert target_budget({"target": "cortex-m4", "cost_metric": "macs"})["cost_metric"] == "macs"
     assert 180 < got["budget_ms"] < 182
     tflm = target_budget({"target": "cortex-m4", "engine": "tflm"})
     assert tflm == dict(core="cortex-m4", clock_mhz=64.0, budget_ram_kb=round((208 * 1024 - 43_412) / 1024, 3))

@@ -200,6 +200,9 @@ def test_a_time_budget_is_hard(metric):
     sel = select_splits(spec, eigs, budget, eps=0.01, growth_cap=10.0, cost_metric=metric)
     grown = costmodel.instructions(sel.new_spec, "cortex-m4") * (1 + margin)
     assert sel.chosen and start < grown <= budget.instructions
+    # each split records the instructions it adds: they sum to the grown network's prediction less the seed's
+    added = sum(c.d_instructions for c in sel.chosen)
+    assert added == pytest.approx(costmodel.instructions(sel.new_spec, "cortex-m4") - start, rel=1e-9)
     assert "time budget" in sel.stopped_reason
     # one more channel in any layer that still had candidates would have crossed it
     for i, name in enumerate(spec.unit_layer_names):

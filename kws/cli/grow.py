@@ -49,8 +49,8 @@ GROW_FLAGS = {
         str,
         "take --core, --clock-mhz and the budgets from this target's board (`kws targets`): --budget-ms from its "
         "200 ms inference period less the frontend's 10 hops, --budget-ram-kb and --budget-flash-kb from its RAM "
-        "and flash after the application reserve, less the frontend, the stack and the engine's code; typed "
-        "budgets override them (default: unset)",
+        "and flash after the application reserve, less the app, the stack and the engine's code, and --cost-metric "
+        "ms; typed flags override them (default: unset)",
     ),
     "seed_arch": (str, "seed preset or spec JSON"),
     "seed_width": (int, "uniform width of the seed's layers, channels; 0 keeps the preset's own widths"),
@@ -113,9 +113,9 @@ def target_budget(typed: dict) -> dict:
             "choose another --target or type --budget-ram-kb"
         )
     out = dict(core=t.name, clock_mhz=clock, budget_ram_kb=round(room["ram_bytes"] / 1024, 3))
-    if engine == "kws":
+    if engine == "kws":  # and each split is charged its predicted milliseconds
         budget = t.inference_budget_ms(DeviceConfig().inference_period_hops, fe.hop_ms, clock)
-        out.update(budget_ms=round(budget, 3), budget_flash_kb=round(room["flash_bytes"] / 1024, 3))
+        out.update(budget_ms=round(budget, 3), budget_flash_kb=round(room["flash_bytes"] / 1024, 3), cost_metric="ms")
     return {**out, **{k: typed[k] for k in (*out, "core") if k in typed}}
 
 

@@ -90,6 +90,8 @@ class Choice(NamedTuple):
     d_macs: int
     d_params_trainable: int  # equals the increase of sum(p.numel()) of the torch module
     peak_ram_bytes: int  # the budget's RAM count of the spec after this split (Budget.ram_of)
+    d_instructions: float | None = None  # predicted instructions per inference it adds (time budget or ms metric)
+    flash_bytes: int | None = None  # the engine's constants after this split (with a flash budget)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -226,8 +228,14 @@ class _Ledger:
             d_params_trainable=c.params_trainable - self.now.params_trainable,
             peak_ram_bytes=0,
         )
+        before = list(self.widths)
         self.widths[layer] += 1
-        choice = choice._replace(peak_ram_bytes=self.ram(self.widths, c))
+        timed = self.budget.instructions is not None or self.metric == "ms"
+        choice = choice._replace(
+            peak_ram_bytes=self.ram(self.widths, c),
+            d_instructions=self.instructions(self.widths) - self.instructions(before) if timed else None,
+            flash_bytes=self.flash(self.widths) if self.budget.flash_bytes is not None else None,
+        )
         self.now = c
         return choice
 
