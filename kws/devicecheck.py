@@ -48,8 +48,14 @@ def _row(name: str, unit: str, predicted, measured, budget, basis: str) -> dict:
     )
 
 
-def _rows(rep: dict, grown: dict, cfg: GrowConfig) -> list[dict]:
-    pred, budget, rt = grown["predicted"], grown["budget"], rep["realtime"]
+def _rows(rep: dict, cfg: GrowConfig) -> list[dict]:
+    from kws.grow import budget_figures, budget_of
+    from kws.models import ArchSpec
+
+    spec = ArchSpec.from_dict(rep["arch"])
+    pred, rt = budget_figures(cfg, spec, len(rep["labels"])), rep["realtime"]
+    b = budget_of(cfg)
+    budget = dict(ram_bytes=b.ram_bytes, flash_bytes=b.flash_bytes)
     kind = "measured" if rt["basis"].startswith("measured") else "estimate"
     clock_khz = cfg.clock_mhz * 1e3
     rows = []
@@ -108,12 +114,9 @@ def _rows(rep: dict, grown: dict, cfg: GrowConfig) -> list[dict]:
 
 def device_check(run_dir: str | Path, cfg: GrowConfig, data_root: str | Path | None = None) -> dict:
     """Export <run_dir>/final for the run's target (or its core) and compare; writes <run_dir>/device_check.json."""
-    import json
-
     from kws.export import export_run
 
     run = Path(run_dir)
-    grown = json.loads((run / "growth_report.json").read_text())
     target = cfg.target or cfg.core
     try:
         rep = export_run(
@@ -128,7 +131,7 @@ def device_check(run_dir: str | Path, cfg: GrowConfig, data_root: str | Path | N
         )
     except BudgetExceeded as e:  # check_only reports; this is the lower-bound precheck's failure
         raise KwsError(f"device check: {e}") from None
-    rows = _rows(rep, grown, cfg)
+    rows = _rows(rep, cfg)
     failures = [
         f"{r['figure']} {r['measured']:,.1f} {r['unit']} > budget {r['budget']:,.1f} {r['unit']}"
         for r in rows

@@ -383,6 +383,11 @@ def test_growth_under_a_time_budget_keeps_it_measured_in_qemu(mini_root, tmp_pat
     assert not failed["ok"] and failed["failures"] == [
         f"inference time {t['measured']:,.1f} ms > budget {tight.budget_ms:,.1f} ms"
     ]
+    # with --engine tflm the RAM row is TFLM's arena head, measured by the real interpreter, against kws.cost's count
+    tflm = replace(cfg, engine="tflm", budget_ms=None, budget_flash_kb=None, cost_metric="params")
+    rows = {r["figure"]: r for r in devicecheck.device_check(out, tflm, mini_root)["rows"]}
+    head = rows["network RAM (TFLM arena head)"]
+    assert 0 <= head["measured"] - head["predicted"] < 3 * 16 and "inference time" not in rows  # 16 B alignment
     real = devicecheck.device_check
     monkeypatch.setattr(devicecheck, "device_check", lambda run, c, data: real(run, tight, data))
     assert main([*argv[:-1], "--resume"]) != 0
