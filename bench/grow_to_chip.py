@@ -9,6 +9,9 @@ at one budget. Arms, per core and seed, at equal total epochs:
   macs     kws grow --budget-mmacs set to the same latency: the budget's instructions over the engine's measured
            instructions per MAC on ds-cnn-s for the core (Target.engine_instructions_per_mac); splits charged MACs
   uniform  the seed's geometry at the widest uniform width whose predicted time (+ the stated error) keeps the budget
+  macs_matched  kws grow --budget-mmacs calibrated after the fact to the same measured latency: the budget's
+           instructions over the instructions per MAC the macs arm's grown networks measured in QEMU (mean over
+           seeds) -- the best a MAC budget can do once someone has measured the chip
 Every final model is exported with the engine and run in QEMU on the core at 64 MHz: the latency on the x axis is
 measured (QEMU instructions / 64 MHz), never predicted. Validation accuracy is for choosing; test is reported as it
 comes. Runs that do not depend on the core (the macs and uniform arms when both cores give the same MAC budget and
@@ -33,7 +36,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
-ARMS = ("ms", "macs", "uniform")
+ARMS = ("ms", "macs", "uniform", "macs_matched")
 
 
 def _cpu() -> str:
@@ -66,6 +69,8 @@ def _key(arm: str, core: str, seed: int, b: dict) -> str:
         return f"ms_{core}_s{seed}"
     if arm == "macs":
         return f"macs_{b['mmacs']:g}M_s{seed}"
+    if arm == "macs_matched":
+        return f"macs_{b['mmacs_matched']:g}M_s{seed}"
     return f"uniform_w{b['uniform_width']}_s{seed}"
 
 
@@ -103,11 +108,12 @@ def one_run(arm: str, core: str, seed: int, b: dict, args) -> dict:
         seed=seed, total_epochs=args.total_epochs, seed_epochs=args.seed_epochs, clock_mhz=args.clock_mhz, core=core
     )
     t0 = time.perf_counter()
-    if arm in ("ms", "macs"):
+    if arm in ("ms", "macs", "macs_matched"):
+        mmacs = b["mmacs_matched"] if arm == "macs_matched" else b["mmacs"]
         cfg = (
             replace(base, budget_ms=b["budget_ms"], cost_metric="ms")
             if arm == "ms"
-            else replace(base, budget_mmacs=b["mmacs"], cost_metric="macs")
+            else replace(base, budget_mmacs=mmacs, cost_metric="macs")
         )
         rep = grow(args.data, out, cfg, resume=out.exists())
         final = rep["final"][cfg.finish]
@@ -155,6 +161,13 @@ def _job(arm, core, seed, b, args, path: Path) -> dict:
     return res
 
 
+def _matched_mmacs(args, core: str, b: dict) -> float:
+    """The MAC budget that lands on the time budget, from the macs arm's measured instructions per MAC."""
+    runs = [json.loads((args.out / f"{_key('macs', core, s, b)}.json").read_text()) for s in args.seeds]
+    per_mac = statistics.fmean(r["devices"][core]["instructions"] / r["macs"] for r in runs)
+    return round(b["instructions"] / per_mac / 1e6, 4)
+
+
 def _stats(xs: list[float]) -> dict:
     return dict(mean=statistics.fmean(xs), std=statistics.stdev(xs) if len(xs) > 1 else 0.0, n=len(xs))
 
@@ -179,7 +192,7 @@ def summarize(results: dict, cores: list[str], seeds: list[int], b: dict) -> dic
                 over_budget=sum(r["device"]["inference_ms"] > b[core]["budget_ms"] for r in runs),
             )
         paired = {}
-        for other in ("macs", "uniform"):
+        for other in ("macs", "uniform", "macs_matched"):
             pairs = [
                 (results[("ms", core, s)], results[(other, core, s)])
                 for s in seeds
@@ -204,7 +217,7 @@ def plot(results: dict, budget: dict, path: Path) -> None:
     cores = sorted({k[1] for k in results})
     fig, axes = plt.subplots(1, len(cores), figsize=(6 * len(cores), 4.5), squeeze=False)
     for ax, core in zip(axes[0], cores, strict=True):
-        for arm, marker in zip(ARMS, "os^", strict=True):
+        for arm, marker in zip(ARMS, "os^D", strict=True):
             rs = [r for k, r in results.items() if k[0] == arm and k[1] == core]
             ax.scatter(
                 [r["device"]["inference_ms"] for r in rs],
@@ -245,19 +258,23 @@ def main() -> int:
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     b = {core: budgets(core, args.clock_mhz) for core in args.cores}
-    jobs, results, owner = [], {}, {}
-    for core in args.cores:  # the first core's runs first: later cores reuse its core-free arms
-        for seed in args.seeds:
-            for arm in ARMS:
-                key = _key(arm, core, seed, b[core])
-                owner.setdefault(key, (arm, core, seed))
-                path = args.out / f"{key}.json"
-                if not path.is_file() and owner[key] == (arm, core, seed) and not args.summarize_only:
-                    jobs.append((arm, core, seed, b[core], args, path))
-    t0 = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        for f in [pool.submit(_job, *j) for j in jobs]:
-            f.result()
+    results, owner, t0 = {}, {}, time.perf_counter()
+    for phase in (ARMS[:3], ARMS[3:]):  # macs_matched is calibrated on the finished macs runs
+        if phase == ARMS[3:]:
+            for core in args.cores:
+                b[core]["mmacs_matched"] = _matched_mmacs(args, core, b[core])
+        jobs = []
+        for core in args.cores:  # the first core's runs first: later cores reuse its core-free arms
+            for seed in args.seeds:
+                for arm in phase:
+                    key = _key(arm, core, seed, b[core])
+                    owner.setdefault(key, (arm, core, seed))
+                    path = args.out / f"{key}.json"
+                    if not path.is_file() and owner[key] == (arm, core, seed) and not args.summarize_only:
+                        jobs.append((arm, core, seed, b[core], args, path))
+        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+            for f in [pool.submit(_job, *j) for j in jobs]:
+                f.result()
     for seed in args.seeds:
         for core in args.cores:
             for arm in ARMS:
