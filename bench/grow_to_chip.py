@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import sys
 import time
@@ -36,14 +35,9 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
+from host import cpu_name
+
 ARMS = ("ms", "macs", "uniform", "macs_matched")
-
-
-def _cpu() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def budgets(core: str, clock_mhz: float) -> dict:
@@ -287,7 +281,7 @@ def main() -> int:
     summary = summarize(results, args.cores, args.seeds, b)
     (args.out / "summary.json").write_text(json.dumps(summary, indent=1))
     plot(results, b, args.out / "grow_to_chip.png")
-    cfg = dict(vars(args), data=str(args.data), out=str(args.out), cpu=_cpu(), wall_s=time.perf_counter() - t0)
+    cfg = dict(vars(args), data=str(args.data), out=str(args.out), cpu=cpu_name(), wall_s=time.perf_counter() - t0)
     print(json.dumps(dict(config=cfg, summary=summary), indent=1, default=str))
     return 0
 

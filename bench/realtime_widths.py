@@ -26,6 +26,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
+from host import cpu_name  # noqa: E402
+
 from kws.engine import generate  # noqa: E402
 from kws.engine.build import write_model_settings  # noqa: E402
 from kws.engine.costmodel import engine_version  # noqa: E402
@@ -35,13 +37,6 @@ from kws.export import convert  # noqa: E402
 from kws.export.targets import REALTIME_MEASURED, TARGETS, realtime_width  # noqa: E402
 from kws.files import atomic_write_text  # noqa: E402
 from kws.models import PRESETS, untrained  # noqa: E402
-
-
-def _cpu() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def main() -> int:
@@ -77,7 +72,7 @@ def main() -> int:
         engine_version=engine_version(),
         what="kws targets' real-time width per target, run in QEMU on its core (-icount shift=0, 1 instruction "
         "per cycle); period_load_ms = inference + 10 frontend hops against the 200 ms period",
-        host=dict(cpu=_cpu(), machine=platform.machine()),
+        host=dict(cpu=cpu_name(), machine=platform.machine()),
         seconds=round(time.perf_counter() - t0, 1),
         targets=out,
     )
